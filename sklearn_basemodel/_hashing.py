@@ -1,0 +1,110 @@
+"""Stable hash-derived random vectors for entity keys.
+
+An entity's vector depends only on (key, seed, namespace): never on the vocabulary order, the
+process, or ``PYTHONHASHSEED``. Cleora uses these as start vectors; RandomVectorEmbedder exposes
+them directly (ID hashing for EMDE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["key_hashes", "hashed_vectors", "seed_from_random_state"]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_INT_TAG = np.uint64(0x5EED1D5EED1D5EED)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser, vectorised over uint64 (wrap-around arithmetic is intended)."""
+    with np.errstate(over="ignore"):
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        return z ^ (z >> np.uint64(31))
+
+
+def _digest(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def _int_hash(values: np.ndarray) -> np.ndarray:
+    return _splitmix64(values.astype(np.int64, copy=False).view(np.uint64) ^ _INT_TAG)
+
+
+def _object_key_hash(key) -> int | None:
+    """Hash of a non-integer key; None for integers, which take the vectorised path."""
+    if isinstance(key, Integral) and not isinstance(key, bool) and _INT64_MIN <= key <= _INT64_MAX:
+        return None
+    if isinstance(key, str):
+        return _digest(b"s" + key.encode("utf-8", "surrogatepass"))
+    if isinstance(key, bytes):
+        return _digest(b"b" + key)
+    return _digest(b"r" + type(key).__qualname__.encode() + b":" + repr(key).encode())
+
+
+def key_hashes(keys: np.ndarray) -> np.ndarray:
+    """64-bit stable hashes of entity keys (int keys are hashed without a Python loop)."""
+    keys = np.asarray(keys)
+    if keys.dtype.kind in "iu":
+        return _int_hash(keys)
+    out = np.empty(len(keys), dtype=np.uint64)
+    is_int = np.zeros(len(keys), dtype=bool)
+    for i, key in enumerate(keys):
+        h = _object_key_hash(key)
+        if h is None:
+            is_int[i] = True
+        else:
+            out[i] = h
+    if is_int.any():
+        out[is_int] = _int_hash(np.array(keys[is_int].tolist(), dtype=np.int64))
+    return out
+
+
+def seed_from_random_state(random_state) -> int:
+    """An int seed: the int itself when given, else one drawn from the RandomState."""
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def hashed_vectors(
+    keys: np.ndarray, dim: int, seed: int, namespace: str = "", chunk_size: int = 65536
+) -> np.ndarray:
+    """Standard-normal float32 vectors of shape (len(keys), dim), one stable vector per key.
+
+    Parameters
+    ----------
+    keys : ndarray
+        Entity keys (int64 or object).
+    dim : int
+        Vector length.
+    seed : int
+        Different seeds give unrelated vectors.
+    namespace : str
+        Separates equal keys of different kinds (e.g. a customer 42 and a product 42).
+    """
+    salt = _splitmix64(
+        np.array([_digest(f"{seed}|{namespace}".encode())], dtype=np.uint64)
+    )[0]
+    base = _splitmix64(key_hashes(keys) ^ salt)
+    n = len(base)
+    out = np.empty((n, dim), dtype=np.float32)
+    # one counter-based 64-bit hash per value: its two 32-bit halves feed Box-Muller
+    counters = np.arange(1, dim + 1, dtype=np.uint64) * _GOLDEN
+    for start in range(0, n, chunk_size):
+        with np.errstate(over="ignore"):
+            u = _splitmix64(base[start : start + chunk_size, None] + counters)
+        f1 = ((u >> np.uint64(32)).astype(np.float32) + np.float32(1.0)) * np.float32(2.0**-32)
+        f2 = (u & np.uint64(0xFFFFFFFF)).astype(np.float32) * np.float32(2.0**-32)
+        out[start : start + chunk_size] = np.sqrt(np.float32(-2.0) * np.log(f1)) * np.cos(
+            np.float32(2.0 * np.pi) * f2
+        )
+    return out

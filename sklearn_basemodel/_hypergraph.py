@@ -1,0 +1,257 @@
+"""Rows of entity keys -> flat arrays, vocabularies and sparse incidence matrices.
+
+This is the one place where user rows are parsed. Every estimator of the library calls
+:func:`flatten_rows` and works on the :class:`FlatRows` it returns, so the accepted inputs and the
+error messages are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import chain
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = ["FlatRows", "flatten_rows", "lookup", "is_list_like_column", "incidence_matrix"]
+
+_ROW_HELP = (
+    "Pass one row per sample, each row an iterable of entity keys (e.g. [['milk', 'bread'], "
+    "['beer']]) or a mapping key -> weight (e.g. [{'milk': 2.0}])."
+)
+
+
+@dataclass
+class FlatRows:
+    """Rows flattened into CSR-like arrays.
+
+    Attributes
+    ----------
+    indptr : ndarray of shape (n_rows + 1,), int64
+        Row ``i`` holds ``keys[indptr[i]:indptr[i + 1]]``.
+    keys : ndarray of shape (nnz,)
+        int64 when every key is an integer, otherwise object.
+    weights : ndarray of shape (nnz,), float64, or None
+        Per-key weights when at least one row was a mapping; ``None`` means all weights are 1.
+    """
+
+    indptr: np.ndarray
+    keys: np.ndarray
+    weights: np.ndarray | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.indptr) - 1
+
+    def row_ids(self) -> np.ndarray:
+        """Row index of every key, shape (nnz,)."""
+        return np.repeat(np.arange(self.n_rows, dtype=np.int64), np.diff(self.indptr))
+
+    def weights_or_ones(self) -> np.ndarray:
+        if self.weights is None:
+            return np.ones(len(self.keys), dtype=np.float64)
+        return self.weights
+
+
+def _describe(obj) -> str:
+    text = repr(obj)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _rows_of(X, name: str):
+    """Return X as a sequence of rows, rejecting containers that are not row collections."""
+    if X is None:
+        raise TypeError(f"{name} is None. {_ROW_HELP}")
+    if isinstance(X, (str, bytes)):
+        raise ValueError(
+            f"{name} is a single string ({_describe(X)}), not a collection of rows. {_ROW_HELP}"
+        )
+    if sp.issparse(X):
+        raise TypeError(
+            f"Sparse input is not supported: {name} is a scipy sparse matrix, but this estimator "
+            f"takes rows of entity keys. {_ROW_HELP}"
+        )
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{name} is a DataFrame with {X.shape[1]} columns; this estimator takes one column "
+                "of rows. Select the column (df['products']) or use a ColumnTransformer to apply "
+                "one estimator per column."
+            )
+        return X.iloc[:, 0].tolist()
+    if isinstance(X, pd.Series):
+        return X.tolist()
+    if isinstance(X, np.ndarray):
+        if X.ndim == 0:
+            raise TypeError(f"{name} is a scalar array ({_describe(X)}). {_ROW_HELP}")
+        if X.ndim == 2 and X.dtype != object:
+            return list(X)
+        return list(X)
+    if isinstance(X, Mapping):
+        raise TypeError(
+            f"{name} is a single mapping, not a collection of rows. Wrap it in a list "
+            f"([{{...}}]) to make one weighted row. {_ROW_HELP}"
+        )
+    if not isinstance(X, Iterable) and hasattr(X, "__array__"):
+        return _rows_of(np.asarray(X), name)
+    if not isinstance(X, Iterable):
+        raise TypeError(f"{name} must be a collection of rows, got {type(X).__name__}. {_ROW_HELP}")
+    return X if isinstance(X, (list, tuple)) else list(X)
+
+
+def _check_row(row, i: int, name: str):
+    if row is None:
+        raise ValueError(f"Row {i} of {name} is None. Pass an empty list for a row with no entities.")
+    if isinstance(row, (str, bytes)):
+        raise ValueError(
+            f"Row {i} of {name} is a string ({_describe(row)}), which would be split into "
+            f"characters. Wrap it in a list ([{row!r}]) if it is a single entity. {_ROW_HELP}"
+        )
+    if isinstance(row, float) and np.isnan(row):
+        raise ValueError(
+            f"Row {i} of {name} is NaN (a missing value). Replace missing rows with empty lists, "
+            "e.g. series.apply(lambda r: r if isinstance(r, list) else [])."
+        )
+    if not isinstance(row, (Iterable, Mapping)):
+        raise ValueError(
+            f"Row {i} of {name} is a scalar ({_describe(row)}), not a collection of entity keys. "
+            f"Wrap single keys in a list. {_ROW_HELP}"
+        )
+
+
+def _as_key_array(flat: list) -> np.ndarray:
+    """Keys as int64 when they are all integers (fast path), else object."""
+    if not flat:
+        return np.empty(0, dtype=np.int64)
+    first = flat[0]
+    if isinstance(first, Integral) and not isinstance(first, bool):
+        try:
+            arr = np.array(flat)
+        except (ValueError, TypeError, OverflowError):
+            arr = None
+        if arr is not None and arr.dtype.kind in "iu" and arr.ndim == 1:
+            return arr.astype(np.int64, copy=False)
+    arr = np.empty(len(flat), dtype=object)
+    arr[:] = flat
+    return arr
+
+
+def _check_keys(keys: np.ndarray, indptr: np.ndarray, name: str) -> None:
+    if keys.dtype != object:
+        return
+    missing = pd.isna(keys)
+    if missing.any():
+        pos = int(np.flatnonzero(missing)[0])
+        row = int(np.searchsorted(indptr, pos, side="right") - 1)
+        raise ValueError(
+            f"Row {row} of {name} contains a missing key ({keys[pos]!r}). Drop missing values "
+            "before passing rows (in the warehouse: the dbt package's staged events do this)."
+        )
+    unhashable = {t for t in set(map(type, keys)) if t.__hash__ is None}
+    if unhashable:
+        pos = next(i for i, key in enumerate(keys) if type(key) in unhashable)
+        row = int(np.searchsorted(indptr, pos, side="right") - 1)
+        raise TypeError(
+            f"Row {row} of {name} contains an unhashable key {_describe(keys[pos])} of type "
+            f"{type(keys[pos]).__name__}. Entity keys must be hashable (int, str, tuple); "
+            "flatten nested lists first."
+        )
+
+
+def flatten_rows(X, *, name: str = "X", allow_weights: bool = True, allow_empty: bool = False):
+    """Parse rows of entity keys (or mappings key -> weight) into a :class:`FlatRows`.
+
+    Parameters
+    ----------
+    X : sequence of rows, pandas Series or one-column DataFrame
+        Each row is an iterable of hashable keys or a mapping key -> weight.
+    name : str
+        How to call ``X`` in error messages.
+    allow_weights : bool
+        Whether mapping rows (weights) are accepted.
+    allow_empty : bool
+        Whether zero rows are accepted.
+
+    Returns
+    -------
+    FlatRows
+    """
+    rows = _rows_of(X, name)
+    n_rows = len(rows)
+    if n_rows == 0 and not allow_empty:
+        raise ValueError(f"{name} has no rows. {_ROW_HELP}")
+    lengths = np.empty(n_rows, dtype=np.int64)
+    any_mapping = False
+    for i, row in enumerate(rows):
+        if isinstance(row, Mapping):
+            any_mapping = True
+        elif not isinstance(row, (list, tuple, set, frozenset, np.ndarray)):
+            _check_row(row, i, name)
+        try:
+            lengths[i] = len(row)
+        except TypeError:
+            _check_row(row, i, name)
+            rows = list(rows) if isinstance(rows, tuple) else rows
+            rows[i] = row = list(row)
+            lengths[i] = len(row)
+    if any_mapping and not allow_weights:
+        raise TypeError(
+            f"{name} contains mapping rows (key -> weight), which this estimator does not use. "
+            "Pass plain lists of keys."
+        )
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    weights = None
+    if any_mapping:
+        flat, wlist = [], []
+        for i, row in enumerate(rows):
+            if isinstance(row, Mapping):
+                flat.extend(row.keys())
+                wlist.extend(row.values())
+            else:
+                flat.extend(row)
+                wlist.extend([1.0] * len(row))
+        try:
+            weights = np.asarray(wlist, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} contains a mapping whose values are not numbers; mapping rows must map "
+                "key -> numeric weight."
+            ) from None
+        if not np.isfinite(weights).all():
+            raise ValueError(f"{name} contains a non-finite weight (NaN or inf) in a mapping row.")
+    else:
+        flat = list(chain.from_iterable(rows))
+    keys = _as_key_array(flat)
+    _check_keys(keys, indptr, name)
+    return FlatRows(indptr=indptr, keys=keys, weights=weights)
+
+
+def lookup(keys: np.ndarray, index: pd.Index) -> np.ndarray:
+    """Positions of ``keys`` in ``index`` (vectorised); -1 for keys not in the index."""
+    if len(keys) == 0:
+        return np.empty(0, dtype=np.int64)
+    if keys.dtype != object and index.dtype == object:
+        keys = keys.astype(object)
+    return index.get_indexer(keys).astype(np.int64, copy=False)
+
+
+def is_list_like_column(values) -> bool:
+    """True when a column holds rows (lists, sets, arrays, mappings) rather than scalars."""
+    for v in values:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        return isinstance(v, (list, tuple, set, frozenset, np.ndarray, Mapping))
+    return False
+
+
+def incidence_matrix(entity: np.ndarray, row: np.ndarray, n_entities: int, n_rows: int):
+    """Binary entity x row incidence (CSR, float32); repeated (entity, row) pairs count once."""
+    pair = row * np.int64(n_entities) + entity
+    pair = np.unique(pair)
+    r, e = np.divmod(pair, np.int64(n_entities))
+    data = np.ones(len(pair), dtype=np.float32)
+    return sp.csr_matrix((data, (e, r)), shape=(n_entities, n_rows))
