@@ -8,6 +8,7 @@ them directly (ID hashing for EMDE).
 from __future__ import annotations
 
 import hashlib
+import sys
 from numbers import Integral
 
 import numpy as np
@@ -20,6 +21,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _INT_TAG = np.uint64(0x5EED1D5EED1D5EED)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_HI = 1 if sys.byteorder == "little" else 0  # index of the high half of a uint64 as 2 uint32
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -76,7 +78,12 @@ def seed_from_random_state(random_state) -> int:
 
 
 def hashed_vectors(
-    keys: np.ndarray, dim: int, seed: int, namespace: str = "", chunk_size: int = 65536
+    keys: np.ndarray,
+    dim: int,
+    seed: int,
+    namespace: str = "",
+    chunk_size: int = 1024,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Standard-normal float32 vectors of shape (len(keys), dim), one stable vector per key.
 
@@ -90,21 +97,52 @@ def hashed_vectors(
         Different seeds give unrelated vectors.
     namespace : str
         Separates equal keys of different kinds (e.g. a customer 42 and a product 42).
+    chunk_size : int
+        Rows computed at a time (bounds the temporaries; does not change the values).
+    out : ndarray of shape (len(keys), dim), float32, optional
+        C-contiguous array to write the vectors into (returned).
     """
     salt = _splitmix64(
         np.array([_digest(f"{seed}|{namespace}".encode())], dtype=np.uint64)
     )[0]
     base = _splitmix64(key_hashes(keys) ^ salt)
     n = len(base)
-    out = np.empty((n, dim), dtype=np.float32)
-    # one counter-based 64-bit hash per value: its two 32-bit halves feed Box-Muller
-    counters = np.arange(1, dim + 1, dtype=np.uint64) * _GOLDEN
-    for start in range(0, n, chunk_size):
-        with np.errstate(over="ignore"):
-            u = _splitmix64(base[start : start + chunk_size, None] + counters)
-        f1 = ((u >> np.uint64(32)).astype(np.float32) + np.float32(1.0)) * np.float32(2.0**-32)
-        f2 = (u & np.uint64(0xFFFFFFFF)).astype(np.float32) * np.float32(2.0**-32)
-        out[start : start + chunk_size] = np.sqrt(np.float32(-2.0) * np.log(f1)) * np.cos(
-            np.float32(2.0 * np.pi) * f2
-        )
+    if out is None:
+        out = np.empty((n, dim), dtype=np.float32)
+    elif out.shape != (n, dim) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {(n, dim)}.")
+    # one counter-based 64-bit hash per value: its two 32-bit halves feed Box-Muller. The steps
+    # are those of _splitmix64 and of the float32 formula below, done in place on small blocks
+    # (same values, far fewer temporaries).
+    counters = np.arange(1, dim + 1, dtype=np.uint64) * _GOLDEN + _GOLDEN
+    rows = max(1, min(chunk_size, n))
+    u = np.empty((rows, dim), dtype=np.uint64)
+    t = np.empty((rows, dim), dtype=np.uint64)
+    f1 = np.empty((rows, dim), dtype=np.float32)
+    f2 = np.empty((rows, dim), dtype=np.float32)
+    with np.errstate(over="ignore"):
+        for start in range(0, n, rows):
+            m = min(rows, n - start)
+            uu, tt, a, b = u[:m], t[:m], f1[:m], f2[:m]
+            np.add(base[start : start + m, None], counters, out=uu)  # (base + c) + golden
+            np.right_shift(uu, np.uint64(30), out=tt)
+            uu ^= tt
+            uu *= _M1
+            np.right_shift(uu, np.uint64(27), out=tt)
+            uu ^= tt
+            uu *= _M2
+            np.right_shift(uu, np.uint64(31), out=tt)
+            uu ^= tt
+            halves = uu.view(np.uint32)  # the 32-bit halves: same floats as (u >> 32), u & lo32
+            a[...] = halves[:, _HI::2]
+            a += np.float32(1.0)
+            a *= np.float32(2.0**-32)
+            b[...] = halves[:, 1 - _HI :: 2]
+            b *= np.float32(2.0**-32)
+            np.log(a, out=a)
+            np.multiply(np.float32(-2.0), a, out=a)
+            np.sqrt(a, out=a)
+            np.multiply(np.float32(2.0 * np.pi), b, out=b)
+            np.cos(b, out=b)
+            np.multiply(a, b, out=out[start : start + m])
     return out

@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["FlatRows", "flatten_rows", "lookup", "is_list_like_column", "incidence_matrix"]
+__all__ = [
+    "FlatRows",
+    "flatten_rows",
+    "flatten_scalars",
+    "lookup",
+    "is_list_like_column",
+    "incidence_matrix",
+    "unique_per_row",
+]
 
 _ROW_HELP = (
     "Pass one row per sample, each row an iterable of entity keys (e.g. [['milk', 'bread'], "
@@ -161,6 +169,9 @@ def _check_keys(keys: np.ndarray, indptr: np.ndarray, name: str) -> None:
         )
 
 
+_PLAIN_ROW_TYPES = {list, tuple, set, frozenset}
+
+
 def flatten_rows(X, *, name: str = "X", allow_weights: bool = True, allow_empty: bool = False):
     """Parse rows of entity keys (or mappings key -> weight) into a :class:`FlatRows`.
 
@@ -183,6 +194,15 @@ def flatten_rows(X, *, name: str = "X", allow_weights: bool = True, allow_empty:
     n_rows = len(rows)
     if n_rows == 0 and not allow_empty:
         raise ValueError(f"{name} has no rows. {_ROW_HELP}")
+    row_types = set(map(type, rows))
+    if row_types <= _PLAIN_ROW_TYPES:
+        # fast path: every row is a list/tuple/set, so len() is valid and there is no mapping
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n_rows)
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        keys = _as_key_array(list(chain.from_iterable(rows)))
+        _check_keys(keys, indptr, name)
+        return FlatRows(indptr=indptr, keys=keys, weights=None)
     lengths = np.empty(n_rows, dtype=np.int64)
     any_mapping = False
     for i, row in enumerate(rows):
@@ -228,6 +248,68 @@ def flatten_rows(X, *, name: str = "X", allow_weights: bool = True, allow_empty:
     keys = _as_key_array(flat)
     _check_keys(keys, indptr, name)
     return FlatRows(indptr=indptr, keys=keys, weights=weights)
+
+
+def flatten_scalars(values, *, name: str = "X") -> FlatRows:
+    """One key per row (a scalar column such as ``customer_id``) as a :class:`FlatRows`.
+
+    Same result as ``flatten_rows([[v] for v in values], name=name)``, without building a list
+    per row when the values are integers.
+    """
+    arr = values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else np.asarray(values)
+    if arr.ndim == 1 and len(arr) and (
+        arr.dtype.kind == "i" or (arr.dtype.kind == "u" and arr.dtype.itemsize < 8)
+    ):
+        return FlatRows(
+            indptr=np.arange(len(arr) + 1, dtype=np.int64), keys=arr.astype(np.int64), weights=None
+        )
+    listed = values.tolist() if hasattr(values, "tolist") else list(values)
+    return flatten_rows([[v] for v in listed], name=name)
+
+
+def unique_per_row(indptr: np.ndarray, codes: np.ndarray, n_cols: int):
+    """Sort the codes of every row of a CSR layout and drop repeats within a row.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (n_rows + 1,)
+        Row ``i`` holds ``codes[indptr[i]:indptr[i + 1]]``.
+    codes : ndarray of shape (nnz,)
+        Non-negative integer codes below ``n_cols``.
+    n_cols : int
+
+    Returns
+    -------
+    indptr : ndarray of shape (n_rows + 1,), int64
+    codes : ndarray of shape (nnz_unique,), int32 (int64 when ``n_cols`` needs it)
+        A new array; the inputs are not modified.
+    """
+    index_dtype = np.int32 if max(n_cols, len(codes)) < np.iinfo(np.int32).max else np.int64
+    codes = np.array(codes, dtype=index_dtype)  # a copy, sorted in place below
+    indptr = np.asarray(indptr, dtype=np.int64)
+    n_rows = len(indptr) - 1
+    if len(codes) == 0 or len(codes) == n_rows and np.array_equal(indptr, np.arange(n_rows + 1)):
+        return indptr.copy(), codes  # no row has two keys (e.g. a scalar column)
+    # scipy sorts each row's indices in place (per-row std::sort): O(nnz log(row length))
+    m = sp.csr_matrix(
+        (np.zeros(len(codes), dtype=np.int8), codes, indptr.astype(index_dtype)),
+        shape=(n_rows, n_cols),
+        copy=False,
+    )
+    m.has_sorted_indices = False
+    m.sort_indices()
+    codes = m.indices
+    repeat = np.empty(len(codes), dtype=bool)
+    repeat[0] = False
+    np.equal(codes[1:], codes[:-1], out=repeat[1:])
+    starts = indptr[:-1]
+    repeat[starts[starts < len(codes)]] = False  # the first key of a row repeats nothing
+    if not repeat.any():
+        return indptr.copy(), codes
+    keep = ~repeat
+    kept_before = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    return kept_before[indptr], codes[keep]
 
 
 def lookup(keys: np.ndarray, index: pd.Index) -> np.ndarray:

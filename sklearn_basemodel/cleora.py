@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from itertools import combinations
 from numbers import Integral
 
@@ -17,24 +20,46 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._hashing import hashed_vectors, seed_from_random_state
-from ._hypergraph import FlatRows, flatten_rows, incidence_matrix, is_list_like_column, lookup
+from ._hypergraph import (
+    flatten_rows,
+    flatten_scalars,
+    is_list_like_column,
+    lookup,
+    unique_per_row,
+)
 from .exceptions import UnknownEntityWarning
 
+try:  # the kernel behind scipy's CSR @ dense: Y += A @ X in place, without the GIL
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - private scipy API moved: public API fallback below
+    _csr_matvecs = None
+
 __all__ = ["CleoraEmbedder"]
+
+_MAX_THREADS = 8  # the sparse products are memory-bound: more threads stop paying off
+_MIN_NNZ_PER_THREAD = 50_000  # below this a thread pool costs more than it saves
 
 
 @dataclass
 class _Column:
-    """One input column: its parsed rows and the global entity index of every key."""
+    """One input column as sets of global entity indices per row (CSR layout, no repeats)."""
 
     name: object
-    rows: FlatRows
-    entity: np.ndarray  # global entity index per key, -1 when dropped/unknown
+    indptr: np.ndarray  # (n_rows + 1,) int64
+    entity: np.ndarray  # (nnz,) global entity index of each member, sorted within a row
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.indptr) - 1
 
 
-def _normalize_rows(X: np.ndarray) -> np.ndarray:
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64)).astype(X.dtype)
-    np.divide(X, norms[:, None], out=X, where=norms[:, None] > 0)
+def _normalize_rows(X: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Divide every row by its L2 norm, in place (zero rows stay zero); returns X."""
+    for start in range(0, len(X), block):
+        part = X[start : start + block]
+        sq = np.einsum("ij,ij->i", part, part)
+        inv = np.divide(1.0, np.sqrt(sq, dtype=np.float64), out=np.zeros(len(sq)), where=sq > 0)
+        part *= inv.astype(X.dtype)[:, None]
     return X
 
 
@@ -45,6 +70,211 @@ def _whiten(X: np.ndarray) -> np.ndarray:
     eigval, eigvec = np.linalg.eigh(cov)
     scale = 1.0 / np.sqrt(np.maximum(eigval, eigval.max() * 1e-9 + 1e-12))
     return _normalize_rows(((Xc @ eigvec) * scale).astype(np.float32))
+
+
+def _n_threads(work: int) -> int:
+    """Threads for the propagation: the usable cores (OMP_NUM_THREADS caps it, as set by joblib
+    workers), at most _MAX_THREADS, fewer for small graphs."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    if limit.isdigit() and int(limit) > 0:
+        cores = min(cores, int(limit))
+    return max(1, min(cores, _MAX_THREADS, work // _MIN_NNZ_PER_THREAD))
+
+
+def _spmm_add(indptr, indices, data, n_col, X, out):
+    """``out += A @ X`` for the CSR rows ``A`` whose ``indptr`` holds absolute offsets into
+    ``indices``/``data`` (a slice of a larger matrix's indptr); X and out C-contiguous."""
+    if _csr_matvecs is not None:
+        if not (out.flags.c_contiguous and X.flags.c_contiguous):  # pragma: no cover
+            raise ValueError("internal error: the sparse kernel needs C-contiguous arrays")
+        _csr_matvecs(
+            len(indptr) - 1, n_col, X.shape[1], indptr, indices, data, X.reshape(-1),
+            out.reshape(-1),
+        )  # fmt: skip
+    else:  # pragma: no cover
+        a, b = int(indptr[0]), int(indptr[-1])
+        A = sp.csr_matrix((data[a:b], indices[a:b], indptr - a), shape=(len(indptr) - 1, n_col))
+        out += A @ X
+
+
+def _splits(indptr: np.ndarray, parts: int) -> np.ndarray:
+    """Row boundaries (relative to indptr[0]) cutting the rows into ``parts`` runs of about
+    equal nonzeros."""
+    n = len(indptr) - 1
+    if parts <= 1 or n <= 1:
+        return np.array([0, n], dtype=np.int64)
+    targets = indptr[0] + (indptr[-1] - indptr[0]) * np.arange(1, parts) / parts
+    cuts = np.searchsorted(indptr, targets, side="left").clip(0, n)
+    return np.unique(np.concatenate([[0], cuts, [n]])).astype(np.int64)
+
+
+@dataclass
+class _Incidence:
+    """Rows x entities incidence of one column (CSR, int32 indices), every entry 1/|row|.
+
+    The entities of the column lie in ``[lo, hi)``. ``chunks[c]`` is the transpose of row
+    chunk c (CSR entities x rows of the chunk, entity ``lo + i`` in row i) for the scatter.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    lo: int
+    hi: int
+    chunks: list = field(default_factory=list)
+    row_splits: list = field(default_factory=list)
+    entity_splits: list = field(default_factory=list)
+
+
+def _rows_grouped_by_singleton_column(columns, relations):
+    """The columns with their rows reordered so that rows of the same entity of a one-key-per-row
+    column (e.g. the customer of each basket) are adjacent.
+
+    W does not depend on the order of the rows; this order makes the reads and writes of that
+    column's vectors sequential instead of random (a large share of the work in
+    customer x products).
+    """
+    if not any(isinstance(rel, tuple) for rel in relations) or columns[0].n_rows < 2:
+        return columns
+    singles = [c for c in columns if len(c.entity) and np.diff(c.indptr).max() <= 1]
+    if not singles:
+        return columns
+    key_column = max(singles, key=lambda c: int(c.entity.max()) - int(c.entity.min()))
+    n_rows = key_column.n_rows
+    key = np.full(n_rows, np.iinfo(np.int64).max)
+    has = np.diff(key_column.indptr) == 1
+    key[has] = key_column.entity[key_column.indptr[:-1][has]]
+    order = np.argsort(key, kind="stable")
+    out = []
+    for c in columns:
+        sizes = np.diff(c.indptr)[order]
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(sizes, out=indptr[1:])
+        # position in the old entity array of each member, in the new row order
+        pos = np.repeat(c.indptr[:-1][order] - indptr[:-1], sizes)
+        pos += np.arange(len(pos), dtype=np.int64)
+        out.append(_Column(c.name, indptr, c.entity[pos]))
+    return out
+
+
+class _Operator:
+    """``W = sum over terms (g, s) of S_s^T G_g`` with G, S the 1/|row|-scaled incidences.
+
+    A clique term is (c, c): ``W = H diag(1/|e|^2) H^T``. A bipartite relation (a, b) is the
+    two terms (b, a) and (a, b): ``W_ab = sum_e 1/(|A_e| |B_e|)``. ``W @ X`` runs over row chunks:
+    ``Y = G[chunk] @ X`` (rows split across threads), then ``out += S[chunk]^T @ Y`` (entities
+    split across threads, so every thread writes its own rows of ``out``). Only a chunk of Y
+    (the rows x d intermediate) is ever held, and nothing of the size of the clique.
+    """
+
+    def __init__(self, columns, relations, n_entities: int, dim: int):
+        self.n_entities, self.dim = n_entities, dim
+        columns = _rows_grouped_by_singleton_column(columns, relations)
+        n_rows = columns[0].n_rows
+        nnz = sum(len(c.entity) for c in columns)
+        self.n_threads = _n_threads(nnz)
+        index_dtype = np.int32 if max(nnz, n_entities) < np.iinfo(np.int32).max else np.int64
+        incidence = {}
+        for c in columns:
+            sizes = np.diff(c.indptr)
+            inv = np.divide(1.0, sizes, out=np.zeros(len(sizes)), where=sizes > 0)
+            incidence[c.name] = _Incidence(
+                indptr=c.indptr.astype(index_dtype),
+                indices=c.entity.astype(index_dtype, copy=False),
+                data=np.repeat(inv.astype(np.float32), sizes),
+                lo=int(c.entity.min()) if len(c.entity) else 0,
+                hi=int(c.entity.max()) + 1 if len(c.entity) else 0,
+            )
+        self.incidence = incidence  # name -> _Incidence
+        self.terms = []  # (gather column, scatter column)
+        for rel in relations:
+            if isinstance(rel, tuple):
+                a, b = rel
+                self.terms += [(b, a), (a, b)]
+            else:
+                self.terms.append((rel, rel))
+        scattered = {s for _, s in self.terms}
+        # chunks: balance the Y chunk (n_rows/k x d) against the transposes' indptr (k x width)
+        width = sum(self.incidence[name].hi - self.incidence[name].lo for name in scattered)
+        k = int(round(math.sqrt(n_rows * dim / max(width, 1))))
+        k = max(1, min(k, 64, n_rows))
+        bounds = np.linspace(0, n_rows, k + 1).round().astype(np.int64)
+        self.bounds = list(zip(bounds[:-1].tolist(), bounds[1:].tolist())) if self.terms else []
+        self.max_chunk = max((b - a for a, b in self.bounds), default=0)
+        for name, inc in self.incidence.items():
+            for r0, r1 in self.bounds:
+                inc.row_splits.append(_splits(inc.indptr[r0 : r1 + 1], self.n_threads))
+                if name not in scattered:
+                    continue
+                a, b = int(inc.indptr[r0]), int(inc.indptr[r1])
+                part = sp.csr_matrix(
+                    (inc.data[a:b], inc.indices[a:b] - inc.lo, inc.indptr[r0 : r1 + 1] - a),
+                    shape=(r1 - r0, inc.hi - inc.lo),
+                )
+                t = part.tocsc()  # = CSR of the transpose
+                inc.chunks.append((t.indptr, t.indices, t.data))
+                inc.entity_splits.append(_splits(t.indptr, self.n_threads))
+
+    def degree(self) -> np.ndarray:
+        """Row sums of W (float64): sum over terms of S^T (G 1)."""
+        degree = np.zeros(self.n_entities, dtype=np.float64)
+        for g, s in self.terms:
+            G, S = self.incidence[g], self.incidence[s]
+            g_nonempty = np.diff(G.indptr) > 0  # G 1: every nonempty row of G sums to 1
+            s_sizes = np.diff(S.indptr)
+            w = np.divide(g_nonempty, s_sizes, out=np.zeros(len(s_sizes)), where=s_sizes > 0)
+            degree += np.bincount(
+                S.indices, weights=np.repeat(w, s_sizes), minlength=self.n_entities
+            )
+        return degree
+
+    def matmul(self, X: np.ndarray, out: np.ndarray, pool, Y: np.ndarray) -> np.ndarray:
+        """``out = W @ X`` (out is overwritten; Y is a scratch buffer of max_chunk rows)."""
+        n, d = self.n_entities, self.dim
+        cuts = np.linspace(0, n, self.n_threads + 1).round().astype(int)
+        self._run(pool, lambda i: out[cuts[i] : cuts[i + 1]].fill(0), self.n_threads)
+        for c, (r0, r1) in enumerate(self.bounds):
+            Yc = Y[: r1 - r0]
+            for g, s in self.terms:
+                G, S = self.incidence[g], self.incidence[s]
+                rs, es = G.row_splits[c], S.entity_splits[c]
+                t_indptr, t_indices, t_data = S.chunks[c]
+
+                def gather(i, G=G, rs=rs, r0=r0, Yc=Yc):
+                    a, b = rs[i], rs[i + 1]
+                    Yc[a:b] = 0
+                    _spmm_add(G.indptr[r0 + a : r0 + b + 1], G.indices, G.data, n, X, Yc[a:b])
+
+                def scatter(i, S=S, es=es, t=(t_indptr, t_indices, t_data), Yc=Yc):
+                    a, b = es[i], es[i + 1]
+                    _spmm_add(t[0][a : b + 1], t[1], t[2], len(Yc), Yc, out[S.lo + a : S.lo + b])
+
+                self._run(pool, gather, len(rs) - 1)
+                self._run(pool, scatter, len(es) - 1)
+        return out
+
+    @staticmethod
+    def _run(pool, fn, parts):
+        if pool is None or parts <= 1:
+            for i in range(parts):
+                fn(i)
+        else:
+            list(pool.map(fn, range(parts)))
+
+    def scipy_factors(self):
+        """(left, right) CSR matrices with ``W = left @ right`` (for the torch path)."""
+        shape = (len(next(iter(self.incidence.values())).indptr) - 1, self.n_entities)
+
+        def matrix(inc):
+            return sp.csr_matrix((inc.data, inc.indices, inc.indptr), shape=shape)
+
+        right = sp.vstack([matrix(self.incidence[g]) for g, _ in self.terms], format="csr")
+        left = sp.vstack([matrix(self.incidence[s]) for _, s in self.terms], format="csr")
+        return left.T.tocsr(), right
 
 
 class CleoraEmbedder(TransformerMixin, BaseEstimator):
@@ -226,9 +456,10 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
             parsed = []
             for col in wanted:
                 values = X[col]
-                if not is_list_like_column(values):
-                    values = [[v] for v in values.tolist()]
-                parsed.append((col, flatten_rows(values, name=f"column {col!r}")))
+                if is_list_like_column(values):
+                    parsed.append((col, flatten_rows(values, name=f"column {col!r}")))
+                else:
+                    parsed.append((col, flatten_scalars(values, name=f"column {col!r}")))
             return parsed
         if fitted_columns is not None and len(fitted_columns) > 1 and not self.share_keys:
             raise ValueError(
@@ -270,100 +501,105 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _build_vocabulary(self, parsed):
-        """Factorise keys into entities, apply min_count; returns columns and vocabulary."""
+        """Factorise keys into entities, make rows sets, apply min_count.
+
+        Returns the columns (rows as sets of entity indices), the vocabulary, the entity counts,
+        the number of dropped entities and the start-vector blocks: (namespace, keys, first
+        entity) for each run of entities hashed with one namespace.
+        """
         names = [name for name, _ in parsed]
         pooled = len(parsed) == 1 or self.share_keys
         if pooled:
-            all_keys = np.concatenate([rows.keys for _, rows in parsed]) if len(parsed) > 1 else parsed[0][1].keys
+            all_keys = (
+                np.concatenate([rows.keys for _, rows in parsed])
+                if len(parsed) > 1
+                else parsed[0][1].keys
+            )
             codes, uniques = pd.factorize(all_keys)
             offsets = np.cumsum([0] + [len(rows.keys) for _, rows in parsed])
             per_column = [codes[offsets[i] : offsets[i + 1]] for i in range(len(parsed))]
+            uniques_list = [np.asarray(uniques)]
             n_total = len(uniques)
-            namespaces = [""] * len(parsed)
         else:
             per_column, uniques_list, start = [], [], 0
             for _, rows in parsed:
                 codes, uniques = pd.factorize(rows.keys)
-                per_column.append(codes + start)
-                uniques_list.append(uniques)
+                per_column.append(codes + start if start else codes)
+                uniques_list.append(np.asarray(uniques))
                 start += len(uniques)
             n_total = start
-            namespaces = [str(name) for name in names]
 
-        counts = np.zeros(n_total, dtype=np.int64)
-        for (_, rows), codes in zip(parsed, per_column):
-            pair = np.unique(rows.row_ids() * np.int64(n_total) + codes)
-            counts += np.bincount(pair % n_total, minlength=n_total)
-        keep = counts >= self.min_count
-        new_index = np.cumsum(keep) - 1
-        new_index[~keep] = -1
-        columns = [
-            _Column(name, rows, new_index[codes]) for (name, rows), codes in zip(parsed, per_column)
+        # a row is a set: sort each row's entities and drop repeats, once
+        sets = [
+            unique_per_row(rows.indptr, codes, n_total)
+            for (_, rows), codes in zip(parsed, per_column)
         ]
+        del per_column
+        counts = np.zeros(n_total, dtype=np.int64)
+        for _, entity in sets:
+            counts += np.bincount(entity, minlength=n_total)
+        keep = counts >= self.min_count
+        if not keep.all():
+            new_index = np.cumsum(keep) - 1
+            new_index[~keep] = -1
+            filtered = []
+            for indptr, entity in sets:
+                e = new_index[entity]
+                known = e >= 0
+                kept_before = np.zeros(len(e) + 1, dtype=np.int64)
+                np.cumsum(known, out=kept_before[1:])
+                filtered.append((kept_before[indptr], e[known].astype(entity.dtype)))
+            sets = filtered
+        columns = [_Column(name, indptr, entity) for name, (indptr, entity) in zip(names, sets)]
+
+        sizes = [len(u) for u in uniques_list]
+        bounds = np.cumsum([0] + sizes)
+        kept_keys = [u[keep[bounds[i] : bounds[i + 1]]] for i, u in enumerate(uniques_list)]
+        firsts = np.cumsum([0] + [len(k) for k in kept_keys])[:-1]
         if pooled:
-            keys = np.asarray(uniques)[keep] if len(uniques) else np.asarray(uniques)
-            vocabulary = pd.Index(keys, tupleize_cols=False)
-            entity_namespace = np.zeros(len(vocabulary), dtype=np.int64)
+            vocabulary = pd.Index(kept_keys[0], tupleize_cols=False)
+            blocks = [("", kept_keys[0], 0)]
         else:
-            col_of = np.concatenate(
-                [np.full(len(u), i, dtype=np.int64) for i, u in enumerate(uniques_list)]
-            )[keep]
-            key_values = np.concatenate([np.asarray(u, dtype=object) for u in uniques_list])[keep]
+            col_of = np.repeat(np.arange(len(names)), [len(k) for k in kept_keys])
+            if all(k.dtype.kind in "iu" for k in kept_keys):  # same index, built far faster
+                key_values = np.concatenate(kept_keys)
+            else:
+                key_values = np.concatenate([np.asarray(k, dtype=object) for k in kept_keys])
+            column_names = np.asarray(names, dtype=object)
+            if all(isinstance(name, str) for name in names):  # same index, built faster
+                column_names = pd.Index(column_names)
+                column_of = column_names.take(col_of)
+            else:
+                column_of = column_names[col_of]
             vocabulary = pd.MultiIndex.from_arrays(
-                [np.asarray(names, dtype=object)[col_of], key_values], names=["column", "key"]
+                [column_of, key_values], names=["column", "key"]
             )
-            entity_namespace = col_of
-        return columns, vocabulary, counts[keep], int((~keep).sum()), namespaces, entity_namespace
+            blocks = [
+                (str(name), k, int(first)) for name, k, first in zip(names, kept_keys, firsts)
+            ]
+        return columns, vocabulary, counts[keep], int((~keep).sum()), blocks
 
     def _propagation_operator(self, columns, relations, n_entities):
-        """Sparse factors (left, right) with D^-a W D^-b = left @ right, and the degrees."""
-        by_name = {c.name: c for c in columns}
-        incidence, sizes = {}, {}
-        for c in columns:
-            known = c.entity >= 0
-            H = incidence_matrix(c.entity[known], c.rows.row_ids()[known], n_entities, c.rows.n_rows)
-            incidence[c.name] = H
-            sizes[c.name] = np.asarray(H.sum(axis=0)).ravel()
-        lefts, rights = [], []
-        degree = np.zeros(n_entities, dtype=np.float64)
-        for rel in relations:
-            if isinstance(rel, tuple):
-                a, b = rel
-                sa, sb = sizes[a], sizes[b]
-                valid = (sa > 0) & (sb > 0)
-                w = np.zeros_like(sa)
-                w[valid] = 1.0 / (sa[valid] * sb[valid])
-                Ha, Hb = incidence[a], incidence[b]
-                lefts += [Ha, Hb]
-                rights += [sp.diags(w) @ Hb.T, sp.diags(w) @ Ha.T]
-                degree += Ha @ np.where(valid, 1.0 / np.maximum(sa, 1), 0.0)
-                degree += Hb @ np.where(valid, 1.0 / np.maximum(sb, 1), 0.0)
-            else:
-                s = sizes[rel]
-                H = incidence[rel]
-                inv = np.where(s > 0, 1.0 / np.maximum(s, 1), 0.0)
-                lefts.append(H)
-                rights.append(sp.diags(inv * inv) @ H.T)
-                degree += H @ inv
-        left = sp.hstack(lefts, format="csr", dtype=np.float64)
-        right = sp.vstack(rights, format="csr", dtype=np.float64)
-        inv_deg = np.where(degree > 0, 1.0 / np.where(degree > 0, degree, 1.0), 0.0)
-        if self.propagation == "symmetric":
-            half = np.sqrt(inv_deg)
-            left = sp.diags(half) @ left
-            right = right @ sp.diags(half)
-        else:
-            left = sp.diags(inv_deg) @ left
-        return left.astype(np.float32).tocsr(), right.astype(np.float32).tocsr(), degree
+        """The operator W (see _Operator) built from the columns' incidences."""
+        return _Operator(columns, relations, n_entities, self.n_components)
 
-    def _start_vectors(self, vocabulary, namespaces, entity_namespace, seed):
-        n = len(vocabulary)
-        X = np.empty((n, self.n_components), dtype=np.float32)
-        keys = vocabulary.get_level_values(1) if isinstance(vocabulary, pd.MultiIndex) else vocabulary
-        keys = np.asarray(keys)
-        for i, ns in enumerate(dict.fromkeys(namespaces)):
-            mask = entity_namespace == namespaces.index(ns) if len(set(namespaces)) > 1 else slice(None)
-            X[mask] = hashed_vectors(keys[mask], self.n_components, seed, namespace=ns)
+    def _start_vectors(self, vocabulary, blocks, seed, pool=None, n_threads=1):
+        X = np.empty((len(vocabulary), self.n_components), dtype=np.float32)
+        tasks = []
+        for namespace, keys, first in blocks:  # each key's vector depends on the key alone:
+            cuts = np.linspace(0, len(keys), n_threads + 1).round().astype(int)  # split freely
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                if b > a:
+                    tasks.append((namespace, keys[a:b], first + a))
+
+        def fill(i):
+            namespace, keys, first = tasks[i]
+            hashed_vectors(
+                keys, self.n_components, seed, namespace=namespace,
+                out=X[first : first + len(keys)],
+            )  # fmt: skip
+
+        _Operator._run(pool, fill, len(tasks))
         if self.initial_vectors is not None:
             self._apply_initial_vectors(X, vocabulary)
         return _normalize_rows(X)
@@ -400,22 +636,42 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
             )
         X[pos[pos >= 0]] = values[pos >= 0]
 
-    def _propagate(self, left, right, X0, steps):
-        snapshots = []
+    def _propagate(self, operator, degree, X0, steps, pool=None):
+        """Snapshots of X after each step in ``steps``: ``X = normalize(M @ X)``.
+
+        ``M = D^-1 W`` ("left") or ``D^-1/2 W D^-1/2`` ("symmetric"). The left factor
+        ``D^-1`` (``D^-1/2``) scales each row by a positive number, which the L2 normalisation
+        removes, so only ``W`` (``W D^-1/2``) is applied; rows of isolated entities stay zero.
+        """
+        right_scale = None
+        if self.propagation == "symmetric":
+            right_scale = np.divide(
+                1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0
+            ).astype(np.float32)[:, None]
         if self.device == "cuda":
-            return self._propagate_torch(left, right, X0, steps)
-        X = X0
-        if 0 in steps:
-            snapshots.append(X.copy())
+            return self._propagate_torch(operator, right_scale, X0, steps)
+        snapshots = [X0.copy()] if 0 in steps and steps[-1] > 0 else []
+        if steps[-1] == 0:
+            return [X0]
+        X, out = X0, np.empty_like(X0)
+        Y = np.empty((operator.max_chunk, self.n_components), dtype=np.float32)
+        n_threads = operator.n_threads if pool is not None else 1
+        row_blocks = np.linspace(0, len(X), n_threads + 1).round().astype(int)
         for it in range(1, steps[-1] + 1):
             t0 = time.perf_counter()
-            X = _normalize_rows(left @ (right @ X))
+            if right_scale is not None:
+                X *= right_scale  # X is a scratch buffer here: snapshots are copies
+            operator.matmul(X, out, pool, Y)
+            operator._run(
+                pool, lambda i: _normalize_rows(out[row_blocks[i] : row_blocks[i + 1]]), n_threads
+            )
+            X, out = out, X
             if it in steps:
                 snapshots.append(X.copy() if it != steps[-1] else X)
             self._log(f"iteration {it}: {time.perf_counter() - t0:.2f}s")
         return snapshots
 
-    def _propagate_torch(self, left, right, X0, steps):
+    def _propagate_torch(self, operator, right_scale, X0, steps):
         import torch
 
         if not torch.cuda.is_available():
@@ -434,11 +690,13 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
                 device=dev,
             )
 
+        left, right = operator.scipy_factors()
         L, R = to_torch(left), to_torch(right)
+        scale = torch.from_numpy(right_scale).to(dev) if right_scale is not None else None
         X = torch.from_numpy(X0).to(dev)
         snapshots = [X0.copy()] if 0 in steps else []
         for it in range(1, steps[-1] + 1):
-            X = L @ (R @ X)
+            X = L @ (R @ (X * scale if scale is not None else X))
             X = torch.nn.functional.normalize(X, dim=1)
             if it in steps:
                 snapshots.append(X.cpu().numpy())
@@ -470,22 +728,32 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         parsed = self._parse_columns(X)
         names = [name for name, _ in parsed]
         relations = self._relations(names)
-        columns, vocabulary, counts, n_dropped, namespaces, entity_ns = self._build_vocabulary(
-            parsed
-        )
+        columns, vocabulary, counts, n_dropped, blocks = self._build_vocabulary(parsed)
+        del parsed  # the parsed keys are no longer needed: free them before propagating
         if len(vocabulary) == 0:
             raise ValueError(
                 f"No entity occurs in at least min_count={self.min_count} rows; lower min_count "
                 "or pass more rows."
             )
         self._log(f"{len(vocabulary)} entities, parsed in {time.perf_counter() - t0:.2f}s")
-        left, right, degree = self._propagation_operator(columns, relations, len(vocabulary))
+        operator = self._propagation_operator(columns, relations, len(vocabulary))
+        del columns
+        degree = operator.degree()
         seed = seed_from_random_state(self.random_state)
-        X0 = self._start_vectors(vocabulary, namespaces, entity_ns, seed)
-        snapshots = self._propagate(left, right, X0, steps)
+        n_threads = operator.n_threads
+        pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+        try:
+            X0 = self._start_vectors(vocabulary, blocks, seed, pool, n_threads)
+            self._log(f"graph and start vectors ready at {time.perf_counter() - t0:.2f}s")
+            snapshots = self._propagate(operator, degree, X0, steps, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        del operator
         if self.whiten:
             snapshots = [_whiten(s) for s in snapshots]
-        self.embeddings_ = np.ascontiguousarray(np.hstack(snapshots), dtype=np.float32)
+        embeddings = snapshots[0] if len(snapshots) == 1 else np.hstack(snapshots)
+        self.embeddings_ = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.vocabulary_ = vocabulary
         self.entity_counts_ = counts
         self.columns_ = names

@@ -1,0 +1,21 @@
+"""Feed-forward estimators on sketches (skorch-based), their network, loss and explanations."""
+
+from ._base import SketchDataset
+from ._loss import SketchCrossEntropy, sketch_log_softmax
+from ._module import ResidualSketchNet
+from .classifier import SketchClassifier, SketchRegressor
+from .explain import Explanation, entity_attributions, explain
+from .recommender import SketchRecommender
+
+__all__ = [
+    "Explanation",
+    "ResidualSketchNet",
+    "SketchClassifier",
+    "SketchCrossEntropy",
+    "SketchDataset",
+    "SketchRecommender",
+    "SketchRegressor",
+    "entity_attributions",
+    "explain",
+    "sketch_log_softmax",
+]

@@ -1,0 +1,633 @@
+"""Shared skorch base of the sketch estimators.
+
+Everything the three estimators have in common lives here: friendly scikit-learn parameters
+mapped onto skorch's prefixed ones, float32 input checks, a dataset that batches rows of a CSR
+matrix and densifies one batch at a time, seeding, early stopping / progress / trunk-freezing
+callbacks, taking a trunk over from a pretrained estimator, and attribution (``explain``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    validate_parameter_constraints,
+)
+from sklearn.utils.validation import _num_samples, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, Freezer, ProgressBar, Unfreezer
+from skorch.utils import is_dataset, to_tensor
+
+from ._module import ResidualSketchNet
+
+__all__ = ["SHARED_PARAMETERS_DOC", "SketchDataset", "SketchNetBase"]
+
+
+# The parameters every sketch estimator shares, spliced into each class docstring.
+SHARED_PARAMETERS_DOC = """
+    hidden_units : int, default=1024
+        Width of the residual trunk (``module__hidden_units`` overrides it, skorch-style).
+    n_blocks : int, default=3
+        Residual blocks after the input layer (the network has ``n_blocks + 2`` linear layers).
+    dropout : float, default=0.1
+        Dropout after every trunk layer.
+    max_epochs : int, default=10
+        Training epochs (fewer with early stopping).
+    batch_size : int, default=256
+        Rows per mini-batch (``-1``: all rows).
+    lr : float, default=1e-3
+        Learning rate of the optimizer (AdamW by default; ``optimizer__weight_decay`` etc.
+        are passed through).
+    early_stopping : bool, default=False
+        Stop when the validation loss has not improved by ``tol`` (relative) for
+        ``n_iter_no_change`` epochs, and restore the best weights.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of the training rows held out to report ``valid_loss`` (and for early stopping).
+        None: 0.1 when ``early_stopping`` is on, otherwise no hold-out. A skorch
+        ``train_split`` takes precedence.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    tol : float, default=1e-4
+        Minimum relative improvement of the validation loss for early stopping.
+    pretrained : fitted sketch estimator, FrozenEstimator of one, or ResidualSketchNet, \
+default=None
+        Start from this network's trunk (weights copied; trunk shape taken from it, so
+        ``hidden_units`` and ``n_blocks`` are ignored) with a new, randomly initialised head: the
+        fine-tuning step of the BaseModel recipe. X must have the width the pretrained network
+        was trained on. Wrap the estimator in :class:`sklearn.frozen.FrozenEstimator` so that
+        ``clone`` (and hence ``GridSearchCV``) keeps it fitted.
+    freeze_epochs : int, default=0
+        With ``pretrained``: train only the head for this many epochs, then the whole network.
+    progress_bar : bool, default=False
+        Show a tqdm progress bar over the batches of each epoch.
+    verbose : int, default=0
+        1 prints one line of losses per epoch.
+    device : str or torch.device, default="cpu"
+        Where the network trains and predicts (``"cuda"``, ``"cuda:1"``). A model pickled on a
+        GPU loads on a machine without one: its weights are mapped to the CPU and ``device`` is
+        set to ``"cpu"`` (with a ``skorch.exceptions.DeviceWarning``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, dropout, batch order and validation split (torch's
+        global RNG state is restored after ``fit``). Same seed, same data: same predictions
+        (on the same device and torch build).
+    module, criterion, optimizer, callbacks, train_split, **kwargs
+        skorch's parameters, passed through: e.g. ``module__hidden_units``,
+        ``optimizer__weight_decay``, ``callbacks=[...]`` (added to the defaults),
+        ``iterator_train__num_workers``. ``criterion=None`` picks the loss from the task."""
+
+
+def _take_rows(A, rows: np.ndarray) -> np.ndarray:
+    """Dense float rows of ``A`` (ndarray or CSR); a contiguous run is sliced, not gathered."""
+    contiguous = len(rows) > 0 and bool(np.all(np.diff(rows) == 1))
+    part = A[rows[0] : rows[-1] + 1] if contiguous else A[rows]
+    if sp.issparse(part):
+        part = part.toarray()
+    return np.ascontiguousarray(part)
+
+
+class SketchDataset(torch.utils.data.Dataset):
+    """Rows of a dense array or a CSR matrix (and optional targets), densified per batch.
+
+    Indexing with an array of row positions returns a whole batch ``(X_batch, y_batch)`` as
+    tensors, so a sparse input is never densified beyond one batch. The estimators feed it
+    index arrays through a batch sampler (``DataLoader(dataset, batch_size=None,
+    sampler=...)``); integer indexing (one row) works too, for plain ``DataLoader`` use.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse.csr_matrix of shape (n_rows, n_features), float32
+    y : ndarray or CSR matrix of shape (n_rows, ...), default=None
+        Encoded targets (float32, or int64 class indices).
+    rows : ndarray of int, default=None
+        Row positions this dataset exposes (a subset); all rows by default.
+    """
+
+    def __init__(self, X, y=None, rows=None):
+        self.X = X
+        self.y = y
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return self.X.shape[0] if self.rows is None else len(self.rows)
+
+    def __getitem__(self, index):
+        single = isinstance(index, Integral)
+        positions = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        if self.rows is not None:
+            positions = self.rows[positions]
+        X = torch.from_numpy(_take_rows(self.X, positions).astype(np.float32, copy=False))
+        y = torch.zeros(len(positions)) if self.y is None else torch.from_numpy(
+            _take_rows(self.y, positions)
+        )
+        return (X[0], y[0]) if single else (X, y)
+
+    def subset(self, positions: np.ndarray) -> SketchDataset:
+        """The rows at ``positions`` of this dataset, without copying the data."""
+        positions = np.asarray(positions, dtype=np.int64)
+        rows = positions if self.rows is None else self.rows[positions]
+        return type(self)(self.X, self.y, rows=rows)
+
+
+class _RowBatches:
+    """Batch sampler: arrays of row positions, shuffled per epoch when training.
+
+    A last batch of a single row is merged into the previous one when training: BatchNorm cannot
+    normalise a batch of one.
+    """
+
+    def __init__(self, n_rows, batch_size, *, shuffle, seed, drop_last=False, training=False):
+        self.n_rows = n_rows
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.rng = np.random.default_rng(seed)
+        self.drop_last = drop_last
+        self.training = training
+
+    def _bounds(self) -> list:
+        bounds = list(range(0, self.n_rows, self.batch_size)) + [self.n_rows]
+        short_last = len(bounds) > 2 and bounds[-1] - bounds[-2] < self.batch_size
+        if short_last and self.drop_last:
+            bounds.pop()
+        elif short_last and self.training and bounds[-1] - bounds[-2] == 1:
+            bounds.pop(-2)
+        return bounds
+
+    def __iter__(self):
+        order = self.rng.permutation(self.n_rows) if self.shuffle else np.arange(self.n_rows)
+        bounds = self._bounds()
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            yield order[start:stop]
+
+    def __len__(self) -> int:
+        return len(self._bounds()) - 1
+
+
+def _unavailable(estimator) -> bool:
+    """For ``available_if``: hides an inherited skorch method that does not apply."""
+    return False
+
+
+def _accepted_kwargs(factory, candidates: dict) -> dict:
+    """The entries of ``candidates`` that ``factory`` (a class or function) accepts."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(candidates)
+    return {k: v for k, v in candidates.items() if k in params}
+
+
+class SketchNetBase(NeuralNet):
+    """Base class of the skorch sketch estimators; not meant to be used directly.
+
+    Subclasses define ``_fit_target(y)`` (learn classes / target sketcher; set ``n_outputs_``),
+    ``_encode_target(y)`` (array or CSR for the dataset), ``_default_criterion(**kwargs)`` and
+    the prediction methods.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_units": [Interval(Integral, 1, None, closed="left")],
+        "n_blocks": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "pretrained": [None, ResidualSketchNet, FrozenEstimator, NeuralNet],
+        "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
+        "progress_bar": ["boolean"],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden_units=1024,
+        n_blocks=3,
+        dropout=0.1,
+        max_epochs=10,
+        batch_size=256,
+        lr=1e-3,
+        early_stopping=False,
+        validation_fraction=None,
+        n_iter_no_change=5,
+        tol=1e-4,
+        pretrained=None,
+        freeze_epochs=0,
+        progress_bar=False,
+        verbose=0,
+        device="cpu",
+        random_state=None,
+        module=ResidualSketchNet,
+        criterion=None,
+        optimizer=torch.optim.AdamW,
+        callbacks=None,
+        train_split=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("dataset", SketchDataset)
+        super().__init__(
+            module=module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            verbose=verbose,
+            device=device,
+            **kwargs,
+        )
+        self.hidden_units = hidden_units
+        self.n_blocks = n_blocks
+        self.dropout = dropout
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.pretrained = pretrained
+        self.freeze_epochs = freeze_epochs
+        self.progress_bar = progress_bar
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ parameters
+    def _get_param_names(self):
+        # skorch keeps its set of prefixed arguments to validate in __dict__; __init__ rebuilds
+        # it from the arguments, so it is bookkeeping, not a parameter to clone or tune.
+        return [name for name in super()._get_param_names() if name != "_params_to_validate"]
+
+    def _check_params(self) -> None:
+        params = {name: getattr(self, name) for name in self._parameter_constraints}
+        validate_parameter_constraints(
+            self._parameter_constraints, params, caller_name=type(self).__name__
+        )
+        if self.freeze_epochs and self.pretrained is None:
+            raise ValueError(
+                f"freeze_epochs={self.freeze_epochs} freezes a pretrained trunk, but "
+                "pretrained=None. Pass pretrained=<fitted SketchRecommender> or set "
+                "freeze_epochs=0."
+            )
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} was requested but CUDA is not available in this "
+                "torch installation; use device='cpu'."
+            )
+
+    def _validation_fraction(self):
+        if self.validation_fraction is not None:
+            return self.validation_fraction
+        return 0.1 if self.early_stopping else None
+
+    # ------------------------------------------------------------------ pretrained trunk
+    def _pretrained_module(self) -> ResidualSketchNet:
+        source = self.pretrained
+        if isinstance(source, FrozenEstimator):
+            source = source.estimator
+        if isinstance(source, NeuralNet):
+            if not source.initialized_:
+                raise ValueError(
+                    f"pretrained={type(source).__name__}(...) is not fitted. Pass a fitted "
+                    "estimator; to keep it fitted through clone() and GridSearchCV, wrap it: "
+                    "pretrained=sklearn.frozen.FrozenEstimator(fitted_recommender)."
+                )
+            source = source.module_
+        if not (hasattr(source, "trunk") and hasattr(source, "trunk_config")):
+            raise TypeError(
+                "pretrained must be a fitted sketch estimator (e.g. SketchRecommender), a "
+                f"FrozenEstimator wrapping one, or a ResidualSketchNet; got {type(source).__name__}."
+            )
+        return source
+
+    def _check_pretrained_width(self) -> None:
+        if self.pretrained is None:
+            return
+        expected = self._pretrained_module().trunk_config()["n_features"]
+        if expected != self.n_features_in_:
+            raise ValueError(
+                f"The pretrained trunk takes {expected} input features but X has "
+                f"{self.n_features_in_}. Build X with the same fitted preprocessing as the "
+                "pretrained estimator (e.g. reuse its pipeline's sketchers, frozen)."
+            )
+
+    # ------------------------------------------------------------------ skorch hooks
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix != "module" or isinstance(self.module, torch.nn.Module):
+            return params
+        if not hasattr(self, "n_outputs_"):
+            raise AttributeError(
+                f"{type(self).__name__} sizes its network from the data; call fit(X, y) "
+                "instead of initialize()."
+            )
+        defaults = {
+            "n_features": self.n_features_in_,
+            "n_outputs": self.n_outputs_,
+            "hidden_units": self.hidden_units,
+            "n_blocks": self.n_blocks,
+            "dropout": self.dropout,
+        }
+        if self.pretrained is not None:
+            trunk = self._pretrained_module().trunk_config()
+            conflicts = sorted(k for k, v in params.items() if k in trunk and v != trunk[k])
+            if conflicts:
+                raise ValueError(
+                    f"module__{conflicts[0]}={params[conflicts[0]]!r} contradicts the pretrained "
+                    f"trunk ({conflicts[0]}={trunk[conflicts[0]]!r}); the trunk's shape comes "
+                    "from pretrained, drop that parameter."
+                )
+            defaults.update(trunk)
+        return {**_accepted_kwargs(self.module, defaults), **params}
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.pretrained is not None:
+            trunk = self._pretrained_module().trunk.state_dict()
+            self.module_.trunk.load_state_dict(trunk)
+        return self
+
+    def initialize_criterion(self):
+        if self.criterion is not None:
+            return super().initialize_criterion()
+        self.criterion_ = self._default_criterion(**self.get_params_for("criterion"))
+        return self
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        if self.early_stopping:
+            callbacks.append((
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_loss",
+                    patience=self.n_iter_no_change,
+                    threshold=self.tol,
+                    threshold_mode="rel",
+                    load_best=True,
+                ),
+            ))
+        if self.pretrained is not None and self.freeze_epochs:
+            callbacks.append(("freeze_trunk", Freezer("trunk.*", at=1)))
+            callbacks.append(("unfreeze_trunk", Unfreezer("trunk.*", at=self.freeze_epochs + 1)))
+        if self.progress_bar:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def get_dataset(self, X, y=None):
+        if is_dataset(X):
+            return X
+        X = self._validate_X(X, reset=False)
+        return self.dataset(X, None if y is None else self._encode_target(y))
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        if self.train_split is not None:
+            return super().get_split_datasets(X, y, **fit_params)
+        dataset = self.get_dataset(X, y)
+        fraction = self._validation_fraction()
+        if fraction is None:
+            return dataset, None
+        if not isinstance(dataset, SketchDataset):
+            raise TypeError(
+                "validation_fraction splits a SketchDataset; for another dataset pass a skorch "
+                "train_split (e.g. skorch.dataset.ValidSplit(0.1))."
+            )
+        positions = np.arange(len(dataset))
+        stratify = self._stratify_labels(dataset)
+        try:
+            train, valid = train_test_split(
+                positions, test_size=fraction, random_state=self._seed_, stratify=stratify
+            )
+        except ValueError:  # a class too small to stratify: fall back to a plain split
+            train, valid = train_test_split(
+                positions, test_size=fraction, random_state=self._seed_
+            )
+        if len(train) < 2:
+            raise ValueError(
+                f"validation_fraction={fraction} leaves {len(train)} training row(s); pass more "
+                "rows or a smaller validation_fraction."
+            )
+        return dataset.subset(np.sort(train)), dataset.subset(np.sort(valid))
+
+    def _stratify_labels(self, dataset):
+        return None
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        iterator = self.iterator_train if training else self.iterator_valid
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = len(dataset)
+        shuffle = kwargs.pop("shuffle", training)
+        seed = None
+        if shuffle and self.history_ is not None:
+            # a different order every epoch and every partial_fit call, all fixed by the seed
+            seed = [getattr(self, "_seed_", 0), len(self.history_)]
+        sampler = _RowBatches(
+            len(dataset),
+            max(int(batch_size), 1),
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=kwargs.pop("drop_last", False),
+            training=training,
+        )
+        return iterator(dataset, batch_size=None, sampler=sampler, **kwargs)
+
+    # ------------------------------------------------------------------ fitting
+    def _validate_X(self, X, *, reset: bool):
+        X = validate_data(
+            self, X, reset=reset, accept_sparse="csr", dtype=np.float32, ensure_min_samples=1
+        )
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)
+        return X
+
+    @contextmanager
+    def _seeded(self):
+        """Seed torch (in a forked RNG state, the caller's is restored) and the numpy draws."""
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        devices = []
+        device = torch.device(self.device)
+        if device.type == "cuda":
+            devices = [device.index if device.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self._seed_ = seed
+            yield
+
+    def _prepare_dataset(self, X, y, *, reset: bool) -> SketchDataset:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = self._validate_X(X, reset=reset)
+        if _num_samples(y) != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but y has {_num_samples(y)}; pass one target per row."
+            )
+        if reset:
+            if X.shape[0] < 2:
+                raise ValueError(
+                    f"n_samples={X.shape[0]}: at least 2 rows are needed to fit (BatchNorm)."
+                )
+            self._fit_target(y)
+            self._check_pretrained_width()
+        return self.dataset(X, self._encode_target(y))
+
+    def fit(self, X, y, **fit_params):
+        """Initialise the network and train it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_rows, n_features)
+            Input features, typically sketches from a ``ColumnTransformer`` of
+            ``EMDESketcher``s. float64 and pandas input are converted to float32; a CSR matrix
+            stays sparse and is densified one batch at a time.
+        y : targets
+            See the class documentation.
+        **fit_params : dict
+            Passed to skorch (forwarded to the module's ``forward``).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        fresh = not self.warm_start or not self.initialized_
+        with self._seeded():
+            dataset = self._prepare_dataset(X, y, reset=fresh)
+            return super().fit(dataset, None, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs without re-initialising the network.
+
+        Parameters
+        ----------
+        X, y
+            As in :meth:`fit`.
+        classes : None
+            Unused; for scikit-learn compatibility.
+        **fit_params : dict
+            Passed to skorch.
+
+        Returns
+        -------
+        self
+        """
+        if is_dataset(X):  # already prepared (the path fit() takes)
+            return super().partial_fit(X, y, **fit_params)
+        self._check_params()
+        with self._seeded():
+            dataset = self._prepare_dataset(X, y, reset=not self.initialized_)
+            return super().partial_fit(dataset, None, **fit_params)
+
+    # ------------------------------------------------------------------ outputs
+    def _iter_network_output(self, X):
+        """Raw module output (logits, first head) for X, one float32 batch at a time."""
+        self.check_is_fitted()
+        dataset = self.dataset(self._validate_X(X, reset=False))
+        for output in self.forward_iter(dataset, training=False, device="cpu"):
+            yield (output[0] if isinstance(output, tuple) else output).numpy()
+
+    def _network_output(self, X) -> np.ndarray:
+        """Raw module output (logits, first head) for X, float32."""
+        return np.concatenate(list(self._iter_network_output(X)))
+
+    def embed(self, X) -> np.ndarray:
+        """Trunk output for each row: the network's learned representation.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_rows, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_rows, hidden_units), float32
+        """
+        self.check_is_fitted()
+        dataset = self.dataset(self._validate_X(X, reset=False))
+        self.module_.eval()
+        chunks = []
+        with torch.no_grad():
+            for Xb, _ in self.get_iterator(dataset, training=False):
+                chunks.append(self.module_.embed(to_tensor(Xb, device=self.device)).cpu())
+        return torch.cat(chunks).numpy()
+
+    # ------------------------------------------------------------------ explanations
+    def _explain_targets(self, X, target) -> np.ndarray:
+        """Per-row index of the output whose value is explained (subclasses decide)."""
+        raise NotImplementedError
+
+    def _explained_value(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The scalar per row that attributions explain: the targeted logit by default."""
+        return logits.gather(1, targets[:, None])[:, 0]
+
+    def explain(self, X, *, target=None, method="integrated_gradients", n_steps=32, blocks=None):
+        """Attribute each row's prediction to the input features and blocks of features.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_rows, n_features)
+            The model's input (e.g. sketches); keep it to the rows you want explained.
+        target : optional
+            What to explain; see the estimator's documentation (default: the prediction).
+        method : {"integrated_gradients", "gradient_x_input"}, default="integrated_gradients"
+            Integrated gradients from a zero baseline (``n_steps`` midpoint steps) or the
+            plain gradient times the input.
+        n_steps : int, default=32
+            Steps of the integrated-gradients path integral.
+        blocks : dict of str -> slice or array of int, default=None
+            Named groups of input columns to aggregate over (e.g. one per sketch); one block
+            ``"X"`` by default. :func:`sklearn_basemodel.nn.explain` fills this in from a fitted
+            pipeline and also maps sketch attributions back to entities.
+
+        Returns
+        -------
+        Explanation
+            ``attributions`` (n_rows, n_features) and ``blocks`` (tidy DataFrame
+            ``row, block, attribution``); ``entities`` is empty here.
+        """
+        from .explain import Explanation, attribute
+
+        self.check_is_fitted()
+        X = self._validate_X(X, reset=False)
+        targets = self._explain_targets(X, target)
+        attributions = attribute(
+            self, X, targets, method=method, n_steps=n_steps
+        )
+        if blocks is None:
+            blocks = {"X": slice(0, X.shape[1])}
+        return Explanation.from_attributions(attributions, blocks)
+
+    # ------------------------------------------------------------------ persistence
+    def __setstate__(self, state):
+        # skorch maps CUDA tensors to the CPU when CUDA is missing and then sets
+        # self.device = 'cpu' (with a DeviceWarning); make sure the module really sits there.
+        super().__setstate__(state)
+        if isinstance(self.device, torch.device):
+            self.device = str(self.device)
+        module = self.__dict__.get("module_")
+        if isinstance(module, torch.nn.Module):
+            self.module_ = module.to(self.device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.non_deterministic = self.random_state is None
+        return tags

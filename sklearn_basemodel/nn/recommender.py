@@ -1,0 +1,322 @@
+"""SketchRecommender: predict the sketch of future behaviour and decode it into entities."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.special import log_softmax
+from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples
+
+from .._hypergraph import flatten_rows, lookup
+from ..emde import EMDESketcher
+from ..metrics import recall_at_k
+from ._base import SHARED_PARAMETERS_DOC, SketchNetBase, _unavailable
+from ._loss import SketchCrossEntropy, sketch_log_softmax
+
+__all__ = ["SketchRecommender"]
+
+# Entity scores decoded at once: rows x entities (float32), bounds the memory of predict.
+_MAX_SCORES = 1 << 23
+
+
+class SketchRecommender(SketchNetBase):
+    """Predict which entities a row will have next (self-supervised BaseModel pretraining).
+
+    The network maps input features (sketches of the history) to the sketch of the target
+    rows (e.g. the items bought after the split point). ``fit`` turns ``y`` into target sketches
+    with ``target_sketcher`` (each partitioning L1-normalised: a distribution over its buckets)
+    and minimises the per-partitioning softmax cross-entropy. ``predict`` decodes the output
+    sketch into a ranking of the target sketcher's entities (geometric-mean read-out, optionally
+    popularity-corrected) and returns the top ``k`` keys of each row.
+
+    Parameters
+    ----------
+    target_sketcher : EMDESketcher, default=None
+        Encodes the target rows and decodes predictions; ``EMDESketcher()`` when None. It is
+        cloned and fitted on ``y`` in ``fit``; pass ``FrozenEstimator(fitted_sketcher)`` to use a
+        prefit one as is (e.g. the sketcher of the input history, so that inputs and targets
+        share entity codes and the vocabulary covers all entities).
+    k : int, default=10
+        Number of entities ``predict`` returns per row; ``score`` is Recall@k.
+    history_mode : {"boost", "exclude", "ignore"}, default="boost"
+        What to do with the ``history`` passed to ``predict``/``predict_scores``/``score``:
+        ``"boost"`` blends the model's per-row probabilities with the row's own history
+        frequencies (repeat purchases: in grocery baskets a customer's own past items are the
+        strongest signal); ``"exclude"`` removes history entities from the ranking (recommend
+        only new items); ``"ignore"`` disregards it. Without ``history`` nothing changes.
+    history_weight : float in [0, 1], default=0.5
+        For ``"boost"``: ``p = (1 - history_weight) * p_model + history_weight * p_history``,
+        where ``p_history`` is the row's history weights normalised to sum to one (counts for
+        lists of keys, e.g. decayed weights for mappings key -> weight).
+    popularity_correction : bool, default=False
+        Decode with the popularity-corrected read-out (ALGORITHMS.md section 2) instead of the
+        plain geometric mean.{shared}
+
+    Attributes
+    ----------
+    target_sketcher_ : EMDESketcher
+        The fitted (or frozen) target sketcher.
+    entities_ : ndarray
+        The keys that can be recommended: the columns of ``predict_scores``.
+    n_sketches_, sketch_dim_ : int
+        Shape of the target sketch (N partitionings of W buckets).
+    n_outputs_ : int
+        ``n_sketches_ * sketch_dim_``, the output width of the network.
+    n_features_in_ : int
+    module_ : ResidualSketchNet
+
+    See Also
+    --------
+    SketchClassifier : Fine-tunes this model's trunk for churn or propensity (``pretrained``).
+    sklearn_basemodel.metrics.recall_at_k : The metric of ``score``.
+
+    Notes
+    -----
+    Decoding: for each row, ``score(i) = sum_j log p_j[b_j(i)]`` over the N partitionings
+    (``b_j(i)`` the bucket of entity i in partitioning j). ``predict_scores`` returns
+    ``log softmax(score / N)`` over the entities: the normalised geometric mean of the
+    bucket probabilities, a proper per-row distribution that can be blended with the history.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn_basemodel.embedders import RandomVectorEmbedder
+    >>> from sklearn_basemodel.emde import EMDESketcher
+    >>> from sklearn_basemodel.nn import SketchRecommender
+    >>> history = [["milk", "bread"], ["beer", "chips"]] * 20
+    >>> future = [["butter"], ["nuts"]] * 20
+    >>> sketcher = EMDESketcher(embedder=RandomVectorEmbedder(n_components=8, random_state=0),
+    ...                         n_sketches=4, sketch_dim=16, random_state=0)
+    >>> sketcher.fit(history + future)  # doctest: +ELLIPSIS
+    EMDESketcher(...)
+    >>> X = sketcher.transform(history)
+    >>> rec = SketchRecommender(target_sketcher=FrozenEstimator(sketcher), k=2,
+    ...                         hidden_units=32, n_blocks=1, max_epochs=10, batch_size=8,
+    ...                         lr=1e-2, random_state=0)
+    >>> rec.fit(X, future).predict(X[:2])[:, 0].tolist()
+    ['butter', 'nuts']
+    >>> _ = rec.set_params(history_weight=0.9)
+    >>> str(rec.predict(X[:1], history=[["milk"]])[0, 0])  # repeat purchase boosted
+    'milk'
+    """
+
+    _parameter_constraints: dict = {
+        **SketchNetBase._parameter_constraints,
+        "target_sketcher": [None, HasMethods(["fit", "transform"])],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "history_mode": [StrOptions({"boost", "exclude", "ignore"})],
+        "history_weight": [Interval(Real, 0, 1, closed="both")],
+        "popularity_correction": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        target_sketcher=None,
+        *,
+        k=10,
+        history_mode="boost",
+        history_weight=0.5,
+        popularity_correction=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.target_sketcher = target_sketcher
+        self.k = k
+        self.history_mode = history_mode
+        self.history_weight = history_weight
+        self.popularity_correction = popularity_correction
+
+    # ------------------------------------------------------------------ targets
+    def _fit_target(self, y):
+        sketcher = self.target_sketcher
+        if sketcher is None:
+            sketcher = EMDESketcher()
+        self.target_sketcher_ = clone(sketcher).fit(y, None)  # a FrozenEstimator stays as is
+        codes = np.asarray(self.target_sketcher_.codes_)
+        self.n_sketches_ = codes.shape[1]
+        self.sketch_dim_ = int(self.target_sketcher_.n_features_out_) // self.n_sketches_
+        self.n_outputs_ = self.n_sketches_ * self.sketch_dim_
+
+    def _encode_target(self, y):
+        """Target sketches with every partitioning (block of W columns) summing to one."""
+        sketcher = self.target_sketcher_
+        # raw weighted counts when the sketcher offers them, whatever its ``normalize`` says
+        S = sketcher.raw_sketches(y) if hasattr(sketcher, "raw_sketches") else sketcher.transform(y)
+        S = sp.csr_matrix(S, dtype=np.float32)
+        if S.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"The target sketcher returns {S.shape[1]} columns; expected {self.n_outputs_}."
+            )
+        if S.nnz and S.data.min() < 0:
+            raise ValueError("Target sketches must be non-negative (weights of target rows >= 0).")
+        rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+        group = rows * self.n_sketches_ + S.indices // self.sketch_dim_
+        mass = np.bincount(group, weights=S.data, minlength=S.shape[0] * self.n_sketches_)
+        S.data = (S.data / mass[group]).astype(np.float32)
+        n_empty = S.shape[0] - np.count_nonzero(np.diff(S.indptr))
+        if n_empty == S.shape[0]:
+            raise ValueError(
+                "No target row contains an entity known to the target sketcher; check y (and "
+                "the vocabulary of a frozen target_sketcher)."
+            )
+        return S
+
+    def _default_criterion(self, **kwargs):
+        return SketchCrossEntropy(sketch_dim=self.sketch_dim_, **kwargs)
+
+    # ------------------------------------------------------------------ decoding
+    @property
+    def entities_(self) -> np.ndarray:
+        return np.asarray(self.target_sketcher_.keys_)
+
+    def _output_log_probs(self, X) -> np.ndarray:
+        logits = torch.from_numpy(self._network_output(X))
+        return sketch_log_softmax(logits, self.sketch_dim_).numpy()
+
+    def predict_sketch(self, X) -> np.ndarray:
+        """The predicted target sketch: each partitioning's bucket probabilities.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_sketches_ * sketch_dim_), float32
+            Each block of ``sketch_dim_`` columns sums to one.
+        """
+        return np.exp(self._output_log_probs(X))
+
+    def _history_matrix(self, history, n_rows: int):
+        """Rows x entities, each row's history weights normalised to sum to one (CSR)."""
+        flat = flatten_rows(history, name="history", allow_empty=True)
+        if flat.n_rows != n_rows:
+            raise ValueError(f"history has {flat.n_rows} rows but X has {n_rows}; pass one per row.")
+        position = lookup(flat.keys, self.target_sketcher_.vocabulary_)
+        weight = flat.weights_or_ones()
+        keep = position >= 0
+        if (weight[keep] < 0).any():
+            raise ValueError("history weights must be non-negative.")
+        H = sp.csr_matrix(
+            (weight[keep], (flat.row_ids()[keep], position[keep])),
+            shape=(n_rows, len(self.entities_)),
+        )
+        H.sum_duplicates()
+        total = np.asarray(H.sum(axis=1)).ravel()
+        scale = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+        return sp.csr_matrix(sp.diags(scale) @ H)
+
+    def _decode(self, log_probs: np.ndarray, history) -> np.ndarray:
+        """Per-row log-probabilities over the entities, with the history applied."""
+        scores = self.target_sketcher_.score_entities(
+            log_probs, popularity_correction=self.popularity_correction
+        )
+        scores = log_softmax(np.asarray(scores, dtype=np.float64) / self.n_sketches_, axis=1)
+        if history is None or self.history_mode == "ignore":
+            return scores.astype(np.float32)
+        if self.history_mode == "exclude":
+            rows, cols = history.nonzero()
+            scores[rows, cols] = -np.inf
+            return scores.astype(np.float32)
+        blended = (1.0 - self.history_weight) * np.exp(scores) + self.history_weight * (
+            history.toarray()
+        )
+        with np.errstate(divide="ignore"):
+            return np.log(blended).astype(np.float32)
+
+    def _iter_decoded(self, X, history):
+        """Decoded scores, a chunk of rows at a time (never all logits or scores at once)."""
+        self.check_is_fitted()
+        H = None
+        if history is not None and self.history_mode != "ignore":
+            H = self._history_matrix(history, _num_samples(X))
+        chunk = max(1, _MAX_SCORES // max(len(self.entities_), 1))
+        start = 0
+        for logits in self._iter_network_output(X):
+            log_probs = sketch_log_softmax(torch.from_numpy(logits), self.sketch_dim_).numpy()
+            for offset in range(0, len(log_probs), chunk):
+                part = log_probs[offset : offset + chunk]
+                rows = slice(start, start + len(part))
+                yield self._decode(part, None if H is None else H[rows])
+                start += len(part)
+
+    def predict_scores(self, X, history=None) -> np.ndarray:
+        """Score of every entity for every row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_rows, n_features)
+        history : rows of keys or mappings key -> weight, default=None
+            Each row's own history (e.g. past purchases, possibly decayed weights), applied as
+            set by ``history_mode`` and ``history_weight``.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_entities), float32
+            Per-row log-probabilities; column i is entity ``entities_[i]``. Excluded entities
+            get ``-inf``.
+        """
+        return np.vstack(list(self._iter_decoded(X, history)))
+
+    def predict(self, X, history=None, k=None) -> np.ndarray:
+        """Top-k entity keys per row, best first.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_rows, n_features)
+        history : rows of keys or mappings key -> weight, default=None
+            See :meth:`predict_scores`.
+        k : int, default=None
+            Overrides the ``k`` parameter.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, min(k, n_entities))
+            Entity keys. With ``history_mode="exclude"`` a row whose history leaves fewer than
+            k entities ends with excluded ones.
+        """
+        k = self.k if k is None else int(k)
+        keys = self.entities_
+        k = min(k, len(keys))
+        tops = []
+        for scores in self._iter_decoded(X, history):
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+            tops.append(np.take_along_axis(top, order, axis=1))
+        return keys[np.vstack(tops)]
+
+    def score(self, X, y, history=None) -> float:
+        """Recall@k of :meth:`predict` against the rows of true keys ``y``."""
+        return recall_at_k(y, self.predict(X, history=history), k=self.k)
+
+    # A recommender has no class probabilities: hide skorch's predict_proba.
+    predict_proba = available_if(_unavailable)(SketchNetBase.predict_proba)
+
+    # ------------------------------------------------------------------ explanations
+    def _explain_targets(self, X, target) -> np.ndarray:
+        """Entity index per row: the top-1 prediction by default, or the given key(s)."""
+        n_rows = X.shape[0]
+        if target is None:
+            top = self.predict(X, k=1)[:, 0]
+            return lookup(np.asarray(top), self.target_sketcher_.vocabulary_)
+        keys = np.asarray([target] * n_rows if np.ndim(target) == 0 else target, dtype=object)
+        position = lookup(keys, self.target_sketcher_.vocabulary_)
+        if len(position) != n_rows or (position < 0).any():
+            raise ValueError(
+                "target must be an entity key known to the target sketcher, or one per row."
+            )
+        return position
+
+    def _explained_value(self, logits, targets):
+        codes = torch.as_tensor(
+            np.asarray(self.target_sketcher_.codes_), dtype=torch.int64, device=logits.device
+        )[targets]
+        columns = codes + torch.arange(self.n_sketches_, device=logits.device) * self.sketch_dim_
+        log_probs = sketch_log_softmax(logits, self.sketch_dim_)
+        return log_probs.gather(1, columns).sum(dim=1)
+
+
+SketchRecommender.__doc__ = SketchRecommender.__doc__.replace("{shared}", SHARED_PARAMETERS_DOC)

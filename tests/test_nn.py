@@ -1,0 +1,387 @@
+"""The network, the loss, the sparse-aware data path and the shared skorch behaviour."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch.callbacks import ProgressBar
+from skorch.exceptions import DeviceWarning
+
+from sklearn_basemodel.nn import (
+    ResidualSketchNet,
+    SketchClassifier,
+    SketchCrossEntropy,
+    SketchDataset,
+    SketchRegressor,
+    sketch_log_softmax,
+)
+from sklearn_basemodel.nn._base import _RowBatches
+
+# Tiny networks on a shared 2-core machine: one intra-op thread is faster than contention.
+CUDA = torch.cuda.is_available()
+TINY = dict(hidden_units=16, n_blocks=1, batch_size=16, lr=1e-2, random_state=0)
+
+
+def _blobs(n=96, n_features=12, seed=0, sparse=False):
+    """Sparse-ish non-negative features; the class is decided by feature 0 vs feature 1."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, n_features)) * (rng.random((n, n_features)) < 0.4)
+    y = (X[:, 0] > X[:, 1]).astype(int)
+    return (sp.csr_matrix(X) if sparse else X), y
+
+
+# --------------------------------------------------------------------------- module and loss
+def test_module_shapes_and_layers():
+    net = ResidualSketchNet(n_features=10, n_outputs=7, hidden_units=12, n_blocks=3).eval()
+    out = net(torch.randn(5, 10))
+    assert out.shape == (5, 7)
+    n_linear = sum(isinstance(m, torch.nn.Linear) for m in net.modules())
+    assert n_linear == 5  # input layer + 3 residual blocks + head
+    assert net.embed(torch.randn(5, 10)).shape == (5, 12)
+    heads = ResidualSketchNet(10, (7, 2), hidden_units=12, n_blocks=1).eval()(torch.randn(3, 10))
+    assert [tuple(h.shape) for h in heads] == [(3, 7), (3, 2)]
+
+
+def test_residual_blocks_add_their_input():
+    net = ResidualSketchNet(n_features=4, n_outputs=1, hidden_units=6, n_blocks=1).eval()
+    block = net.trunk[-1]
+    torch.nn.init.zeros_(block.linear.weight)
+    torch.nn.init.zeros_(block.linear.bias)
+    block.norm.reset_running_stats()
+    torch.nn.init.zeros_(block.norm.bias)
+    h = torch.randn(3, 6)
+    # the residual branch now outputs leaky_relu(0) = 0: the block is the identity
+    assert torch.equal(block(h), h)
+
+
+def test_sketch_log_softmax_is_per_contiguous_block():
+    logits = torch.arange(12, dtype=torch.float32).reshape(2, 6) ** 1.5
+    out = sketch_log_softmax(logits, sketch_dim=3)
+    for j in range(2):
+        block = logits[:, 3 * j : 3 * j + 3]
+        assert torch.allclose(out[:, 3 * j : 3 * j + 3], torch.log_softmax(block, dim=1))
+    # the 2021 reference grouping (strided columns j, j+N, ...) gives something else
+    strided = torch.log_softmax(logits.reshape(2, 3, 2), dim=1).reshape(2, 6)
+    assert not torch.allclose(out, strided)
+    with pytest.raises(ValueError, match="multiple of sketch_dim"):
+        sketch_log_softmax(logits, sketch_dim=4)
+
+
+def test_sketch_cross_entropy_matches_the_definition():
+    rng = np.random.default_rng(0)
+    logits = torch.tensor(rng.normal(size=(3, 8)), dtype=torch.float32)
+    target = rng.random((3, 8)) * (rng.random((3, 8)) < 0.6)
+    target[2] = 0.0  # an empty target row: ignored
+    target[0, :4] = [0.0, 1.0, 0.0, 0.0]
+    blocks = target.reshape(3, 2, 4)
+    with np.errstate(invalid="ignore"):
+        blocks = blocks / blocks.sum(axis=2, keepdims=True)
+    blocks = np.nan_to_num(blocks)
+    expected, count = 0.0, 0
+    for i in range(3):
+        for j in range(2):
+            if blocks[i, j].sum() > 0:
+                logp = torch.log_softmax(logits[i, 4 * j : 4 * j + 4], dim=0).numpy()
+                expected -= (blocks[i, j] * logp).sum()
+                count += 1
+    loss = SketchCrossEntropy(sketch_dim=4)(logits, torch.tensor(blocks.reshape(3, 8)))
+    assert loss.item() == pytest.approx(expected / count, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- data path
+def test_dataset_densifies_one_batch_of_a_csr_matrix():
+    X, _ = _blobs(n=20, sparse=True)
+    X = X.astype(np.float32)
+    y = np.arange(20, dtype=np.float32)[:, None]
+    ds = SketchDataset(X, y)
+    Xb, yb = ds[np.array([3, 7, 8])]
+    assert Xb.dtype == torch.float32 and Xb.shape == (3, X.shape[1])
+    np.testing.assert_array_equal(Xb.numpy(), X[[3, 7, 8]].toarray())
+    np.testing.assert_array_equal(yb.numpy().ravel(), [3, 7, 8])
+    sub = ds.subset(np.array([5, 6, 7]))
+    assert len(sub) == 3
+    np.testing.assert_array_equal(sub[np.array([0, 2])][1].numpy().ravel(), [5, 7])
+    x_one, y_one = sub[1]
+    np.testing.assert_array_equal(x_one.numpy(), X[6].toarray().ravel())
+
+
+def test_row_batches_merge_a_single_leftover_row_when_training():
+    sizes = [len(b) for b in _RowBatches(33, 16, shuffle=True, seed=0, training=True)]
+    assert sizes == [16, 17]
+    assert sorted(np.concatenate(list(_RowBatches(33, 16, shuffle=True, seed=0)))) == list(
+        range(33)
+    )
+    assert [len(b) for b in _RowBatches(33, 16, shuffle=False, seed=None)] == [16, 16, 1]
+    assert [len(b) for b in _RowBatches(33, 16, shuffle=False, seed=None, drop_last=True)] == [
+        16,
+        16,
+    ]
+
+
+def test_fit_on_33_rows_with_batch_16_does_not_hit_a_batch_of_one():
+    X, y = _blobs(n=33)
+    clf = SketchClassifier(max_epochs=2, **TINY).fit(X, y)
+    assert clf.history[-1, "train_batch_count"] == 2
+
+
+def test_sparse_dense_float64_and_dataframe_inputs_agree():
+    X, y = _blobs()
+    reference = SketchClassifier(max_epochs=3, **TINY).fit(X.astype(np.float32), y)
+    expected = reference.predict_proba(X.astype(np.float32))
+    for variant in (sp.csr_matrix(X), X.astype(np.float64), pd.DataFrame(X).add_prefix("f")):
+        clf = SketchClassifier(max_epochs=3, **TINY).fit(variant, y)
+        np.testing.assert_allclose(clf.predict_proba(variant), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_checks_the_input_width_and_feature_names():
+    X, y = _blobs()
+    clf = SketchClassifier(max_epochs=1, **TINY).fit(pd.DataFrame(X).add_prefix("f"), y)
+    assert list(clf.feature_names_in_[:2]) == ["f0", "f1"]
+    with pytest.raises(ValueError, match="features"), pytest.warns(UserWarning, match="names"):
+        clf.predict(X[:, :5])
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(pd.DataFrame(X).add_prefix("g"))
+
+
+def test_not_fitted_and_parameter_errors():
+    X, y = _blobs()
+    with pytest.raises(NotFittedError):
+        SketchClassifier().predict(X)
+    with pytest.raises(InvalidParameterError, match="hidden_units"):
+        SketchClassifier(hidden_units=0).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="validation_fraction"):
+        SketchClassifier(validation_fraction=1.5).fit(X, y)
+    with pytest.raises(ValueError, match="freeze_epochs=2 freezes a pretrained trunk"):
+        SketchClassifier(freeze_epochs=2).fit(X, y)
+    with pytest.raises(ValueError, match="y has 1"):
+        SketchClassifier().fit(X, y[:1])
+    with pytest.raises(ValueError, match="SketchRegressor"):
+        SketchClassifier().fit(X, np.linspace(0, 1, len(X)))
+    with pytest.raises(ValueError, match="single class"):
+        SketchClassifier().fit(X, np.zeros(len(X)))
+
+
+# --------------------------------------------------------------------------- classifier
+def test_binary_classifier_learns_and_returns_two_columns():
+    X, y = _blobs()
+    labels = np.where(y == 1, "churn", "stay")
+    clf = SketchClassifier(max_epochs=25, **TINY).fit(X, labels)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert list(clf.classes_) == ["churn", "stay"]
+    assert clf.score(X, labels) > 0.9
+    np.testing.assert_allclose(
+        clf.decision_function(X) > 0, proba[:, 1] > 0.5
+    )  # positive logit <=> second class
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-6)
+
+
+def test_multiclass_classifier():
+    rng = np.random.default_rng(1)
+    X = rng.random((120, 9))
+    y = np.array(["a", "b", "c"])[np.argmax(X[:, :3], axis=1)]
+    clf = SketchClassifier(max_epochs=30, **TINY).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (120, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert clf.score(X, y) > 0.8
+    assert isinstance(clf.criterion_, torch.nn.CrossEntropyLoss)
+
+
+def test_multilabel_classifier_learns_each_label():
+    rng = np.random.default_rng(2)
+    X = rng.random((120, 8))
+    Y = pd.DataFrame({"buys_dairy": X[:, 0] > 0.5, "buys_beer": X[:, 1] > 0.5}).astype(int)
+    clf = SketchClassifier(max_epochs=30, **TINY).fit(X, Y)
+    assert list(clf.classes_) == ["buys_dairy", "buys_beer"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (120, 2)
+    predicted = clf.predict(X)
+    assert set(np.unique(predicted)) <= {0, 1}
+    for label in range(2):
+        assert (predicted[:, label] == Y.to_numpy()[:, label]).mean() > 0.85
+
+
+def test_regressor_single_and_multi_output():
+    rng = np.random.default_rng(3)
+    X = rng.random((120, 6))
+    spend = 1000.0 + 400.0 * X[:, 0]  # large offset: standardisation makes it learnable
+    reg = SketchRegressor(max_epochs=30, **TINY).fit(X, spend)
+    assert reg.predict(X).shape == (120,)
+    assert reg.score(X, spend) > 0.8
+    assert reg.target_mean_[0] == pytest.approx(spend.mean())
+    Y = np.column_stack([spend, -3.0 * X[:, 1]])
+    multi = SketchRegressor(max_epochs=30, **TINY).fit(X, Y)
+    assert multi.predict(X).shape == (120, 2)
+    assert multi.score(X, Y) > 0.7
+    with pytest.raises(ValueError, match="NaN"):
+        SketchRegressor().fit(X, np.r_[np.nan, spend[1:]])
+
+
+# --------------------------------------------------------------------------- reproducibility
+def test_same_seed_same_predictions_and_global_rng_untouched():
+    X, y = _blobs()
+    torch.manual_seed(123)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(123)
+    a = SketchClassifier(max_epochs=3, dropout=0.3, **TINY).fit(X, y)
+    assert torch.equal(torch.rand(3), expected_draw)  # fit ran in a forked RNG state
+    b = SketchClassifier(max_epochs=3, dropout=0.3, **TINY).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    c = SketchClassifier(max_epochs=3, dropout=0.3, **{**TINY, "random_state": 1}).fit(X, y)
+    assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
+
+
+# --------------------------------------------------------------------------- sklearn API
+def test_clone_get_params_set_params():
+    clf = SketchClassifier(hidden_units=8, module__negative_slope=0.2, optimizer__weight_decay=0.0)
+    params = clf.get_params(deep=False)
+    assert params["hidden_units"] == 8 and params["module__negative_slope"] == 0.2
+    twin = clone(clf)
+    assert twin.get_params(deep=False).keys() == params.keys()
+    assert twin.module__negative_slope == 0.2 and twin.optimizer__weight_decay == 0.0
+    X, y = _blobs()
+    twin.set_params(module__hidden_units=5, max_epochs=1).fit(X, y)
+    assert twin.module_.hidden_units == 5  # the skorch-style parameter wins over hidden_units
+    assert twin.module_.negative_slope == 0.2
+    assert twin.optimizer_.param_groups[0]["weight_decay"] == 0.0
+    friendly = clone(clf).set_params(hidden_units=7, n_blocks=2, max_epochs=1).fit(X, y)
+    assert friendly.module_.hidden_units == 7 and friendly.module_.n_blocks == 2
+
+
+def test_grid_search_over_prefixed_module_params():
+    X, y = _blobs(n=60)
+    search = GridSearchCV(
+        SketchClassifier(max_epochs=2, **TINY),
+        {"module__hidden_units": [4, 8], "lr": [1e-2]},
+        cv=KFold(2),
+    ).fit(X, y)
+    assert search.best_params_["module__hidden_units"] in (4, 8)
+    assert search.best_estimator_.module_.hidden_units == search.best_params_["module__hidden_units"]
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_early_stopping_uses_a_validation_split_and_stops():
+    X, y = _blobs(n=80)
+    clf = SketchClassifier(
+        max_epochs=40, early_stopping=True, n_iter_no_change=2, **{**TINY, "lr": 1e-9}
+    ).fit(X, y)
+    assert len(clf.history) < 10  # the loss cannot improve with lr=1e-9
+    valid_rows = sum(clf.history[0, "batches", :, "valid_batch_size"])
+    assert valid_rows == 8  # validation_fraction defaults to 0.1 with early stopping
+    plain = SketchClassifier(max_epochs=2, validation_fraction=0.25, **TINY).fit(X, y)
+    assert sum(plain.history[0, "batches", :, "valid_batch_size"]) == 20
+    assert "valid_loss" in plain.history[-1]
+    assert "valid_loss" not in SketchClassifier(max_epochs=1, **TINY).fit(X, y).history[-1]
+
+
+def test_progress_bar_option_adds_the_callback(capsys):
+    X, y = _blobs(n=40)
+    clf = SketchClassifier(max_epochs=1, progress_bar=True, **TINY).fit(X, y)
+    assert any(isinstance(cb, ProgressBar) for _, cb in clf.callbacks_)
+    quiet = SketchClassifier(max_epochs=1, **TINY).fit(X, y)
+    assert not any(isinstance(cb, ProgressBar) for _, cb in quiet.callbacks_)
+
+
+def test_warm_start_continues_training():
+    X, y = _blobs()
+    clf = SketchClassifier(max_epochs=2, warm_start=True, **TINY).fit(X, y)
+    before = clf.module_.heads[0].weight.detach().clone()
+    clf.fit(X, y)
+    assert len(clf.history) == 4
+    assert not torch.equal(before, clf.module_.heads[0].weight)
+    again = SketchClassifier(max_epochs=2, **TINY).fit(X, y)
+    again.partial_fit(X, y)
+    assert len(again.history) == 4
+
+
+def test_embed_returns_the_trunk_output():
+    X, y = _blobs()
+    clf = SketchClassifier(max_epochs=1, **TINY).fit(X, y)
+    emb = clf.embed(X)
+    assert emb.shape == (len(X), 16) and emb.dtype == np.float32
+    with torch.no_grad():
+        expected = clf.module_.eval().trunk(torch.tensor(X, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(emb, expected, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- devices, pickling
+def test_pickle_round_trip_keeps_predictions():
+    X, y = _blobs()
+    clf = SketchClassifier(max_epochs=2, **TINY).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.skipif(CUDA, reason="simulates loading a CUDA model on a machine without CUDA")
+def test_a_model_saved_with_device_cuda_loads_on_cpu():
+    X, y = _blobs()
+    clf = SketchRegressor(max_epochs=2, **TINY).fit(X, y.astype(float))
+    expected = clf.predict(X)
+    clf.device = "cuda"  # what a model trained on a GPU carries
+    blob = pickle.dumps(clf)
+    with pytest.warns(DeviceWarning):
+        loaded = pickle.loads(blob)
+    assert loaded.device == "cpu"
+    assert next(loaded.module_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(loaded.predict(X), expected, rtol=1e-6)
+
+
+@pytest.mark.skipif(CUDA, reason="CUDA is available here")
+def test_cuda_requested_without_cuda_is_a_clear_error():
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        SketchClassifier(device="cuda", max_epochs=1).fit(X, y)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs CUDA")
+def test_cuda_fit_predict_and_cpu_reload(tmp_path):
+    X, y = _blobs(sparse=True)
+    gpu = SketchClassifier(max_epochs=3, device="cuda", **TINY).fit(X, y)
+    assert next(gpu.module_.parameters()).device.type == "cuda"
+    proba = gpu.predict_proba(X)
+    cpu = SketchClassifier(max_epochs=3, **TINY).fit(X, y)
+    np.testing.assert_allclose(proba, cpu.predict_proba(X), atol=1e-3)
+    loaded = pickle.loads(pickle.dumps(gpu))
+    loaded.set_params(device="cpu")
+    loaded.module_.to("cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- estimator checks
+def _expected_failed_checks(estimator):
+    failures = {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_"
+        ),
+    }
+    if isinstance(estimator, SketchClassifier):
+        failures["check_do_not_raise_errors_in_init_or_set_params"] = (
+            "skorch re-initialises callbacks inside set_params, so a nonsense callbacks value "
+            "fails there instead of in fit"
+        )
+    return failures
+
+
+@pytest.mark.slow
+@parametrize_with_checks(
+    [
+        SketchClassifier(max_epochs=15, **{**TINY, "batch_size": 32}),
+        SketchRegressor(max_epochs=15, **{**TINY, "batch_size": 32}),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
