@@ -25,8 +25,17 @@ test: test-python test-dbt
 test-python: $(STAMP)
 	$(PY) -m pytest -m "not slow" -n 2 -q
 
+# `dbt build` of the dbt package's integration project against DuckDB, run as a user would
+# (deps, seed, build), in a temporary copy: the repository gets no target/, logs/,
+# dbt_packages/ or database file. tests/test_dbt_package.py (in test-python) checks the same
+# build from Python, and against PostgreSQL when a server is reachable.
 test-dbt: $(STAMP)
-	$(PY) -m pytest -q tests/test_dbt_package.py
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -R dbt_package "$$tmp/" && cd "$$tmp/dbt_package/integration_tests" && \
+	export BASEMODEL_DUCKDB_PATH="$$tmp/integration.duckdb" DBT_SEND_ANONYMOUS_USAGE_STATS=false && \
+	"$(CURDIR)/$(VENV)/bin/dbt" deps --profiles-dir . --quiet && \
+	"$(CURDIR)/$(VENV)/bin/dbt" seed --profiles-dir . --quiet && \
+	"$(CURDIR)/$(VENV)/bin/dbt" build --profiles-dir .
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q

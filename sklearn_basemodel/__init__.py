@@ -4,23 +4,34 @@ Cleora graph embeddings, EMDE sketches and feed-forward estimators, composable i
 pipelines, with a dbt package that prepares the tables inside the warehouse.
 """
 
-from .cleora import CleoraEmbedder
-from .embedders import RandomVectorEmbedder, TextEmbedder
-from .emde import EMDESketcher
-from .exceptions import UnknownEntityWarning
-from .nn import SketchClassifier, SketchRecommender, SketchRegressor, explain
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CleoraEmbedder",
-    "EMDESketcher",
-    "RandomVectorEmbedder",
-    "SketchClassifier",
-    "SketchRecommender",
-    "SketchRegressor",
-    "TextEmbedder",
-    "UnknownEntityWarning",
-    "explain",
-    "__version__",
-]
+# Public name -> module. Loaded on first use, so that `basemodel dbt-path` or
+# `sklearn_basemodel.warehouse` do not pay for importing torch.
+_EXPORTS = {
+    "CleoraEmbedder": ".cleora",
+    "EMDESketcher": ".emde",
+    "RandomVectorEmbedder": ".embedders",
+    "TextEmbedder": ".embedders",
+    "SketchClassifier": ".nn",
+    "SketchRecommender": ".nn",
+    "SketchRegressor": ".nn",
+    "explain": ".nn",
+    "UnknownEntityWarning": ".exceptions",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,114 @@
+{#-
+  The package configuration: every `basemodel_*` var read, defaulted and
+  validated in this one place. Models call basemodel.settings() and never
+  var() directly, so a misspelt or malformed setting fails at compile time
+  with a message that says what to write instead.
+-#}
+{% macro settings() %}
+  {%- set fail = exceptions.raise_compiler_error -%}
+
+  {#- Item columns: a name, or {name: output_name, column: sql_expression}. -#}
+  {%- set raw_items = var('basemodel_item_columns', ['item_id']) -%}
+  {%- if raw_items is string or raw_items is mapping -%}{%- set raw_items = [raw_items] -%}{%- endif -%}
+  {%- if raw_items | length == 0 -%}
+    {%- do fail("basemodel: `basemodel_item_columns` is empty; list at least one item column, e.g. ['product_id', 'category'].") -%}
+  {%- endif -%}
+  {%- set items = [] -%}
+  {%- for item in raw_items -%}
+    {%- if item is mapping -%}
+      {%- if 'name' not in item or 'column' not in item -%}
+        {%- do fail("basemodel: an entry of `basemodel_item_columns` given as a mapping needs both `name` (output name) and `column` (source column or SQL expression); got " ~ item) -%}
+      {%- endif -%}
+      {%- set entry = {'name': item['name'] | string, 'column': item['column'] | string} -%}
+    {%- else -%}
+      {%- set entry = {'name': item | string, 'column': item | string} -%}
+    {%- endif -%}
+    {%- if not modules.re.fullmatch('[A-Za-z_][A-Za-z0-9_]*', entry['name']) -%}
+      {%- do fail("basemodel: item column name '" ~ entry['name'] ~ "' is not a plain identifier; give it as {name: my_name, column: '\"" ~ entry['name'] ~ "\"'}.") -%}
+    {%- endif -%}
+    {%- do entry.update({'name': entry['name'] | lower}) -%}
+    {%- do items.append(entry) -%}
+  {%- endfor -%}
+  {%- set names = items | map(attribute='name') | list -%}
+  {%- set reserved = ['event_id', 'entity_id', 'event_at', 'event_type', 'group_id', 'amount', 'loaded_at', 'rejection_reason'] -%}
+  {%- for name in names -%}
+    {%- if name in reserved or names.count(name) > 1 -%}
+      {%- do fail("basemodel: item column name '" ~ name ~ "' is duplicated or clashes with a column the package creates (" ~ reserved | join(', ') ~ "); rename it with {name: ..., column: ...}.") -%}
+    {%- endif -%}
+  {%- endfor -%}
+
+  {%- set passthrough = var('basemodel_passthrough_columns', []) -%}
+  {%- if passthrough is string -%}{%- set passthrough = [passthrough] -%}{%- endif -%}
+
+  {%- set decay_rate = var('basemodel_decay_rate', 0.01) -%}
+  {%- if decay_rate is not number or decay_rate < 0 -%}
+    {%- do fail("basemodel: `basemodel_decay_rate` must be a number >= 0 (per day; weight = exp(-rate * days before the split)); got " ~ decay_rate) -%}
+  {%- endif -%}
+  {%- set horizon_days = var('basemodel_horizon_days', 30) -%}
+  {%- if horizon_days is not number or horizon_days <= 0 or horizon_days != horizon_days | int -%}
+    {%- do fail("basemodel: `basemodel_horizon_days` must be a positive whole number of days; got " ~ horizon_days) -%}
+  {%- endif -%}
+  {%- set history_days = var('basemodel_history_days', none) -%}
+  {%- if history_days is not none and (history_days is not number or history_days <= 0) -%}
+    {%- do fail("basemodel: `basemodel_history_days` must be a positive number of days, or null for all history; got " ~ history_days) -%}
+  {%- endif -%}
+  {%- set lookback = var('basemodel_incremental_lookback_days', 3) -%}
+  {%- if lookback is not number or lookback < 0 -%}
+    {%- do fail("basemodel: `basemodel_incremental_lookback_days` must be a number >= 0; got " ~ lookback) -%}
+  {%- endif -%}
+
+  {%- set event_types = var('basemodel_propensity_event_types', []) -%}
+  {%- if event_types is string -%}{%- set event_types = [event_types] -%}{%- endif -%}
+  {%- set item_values = var('basemodel_propensity_items', {}) -%}
+  {%- if item_values is not mapping -%}
+    {%- do fail("basemodel: `basemodel_propensity_items` must map an item column name to a list of values, e.g. {category: [books, toys]}; got " ~ item_values) -%}
+  {%- endif -%}
+  {%- set propensity = [] -%}
+  {%- for event_type in event_types -%}
+    {%- do propensity.append({'column': 'propensity_' ~ basemodel.sql_name(event_type),
+                              'event_type': event_type | string, 'item': none, 'value': none}) -%}
+  {%- endfor -%}
+  {%- for item_name, values in item_values.items() -%}
+    {%- if (item_name | lower) not in names -%}
+      {%- do fail("basemodel: `basemodel_propensity_items` names '" ~ item_name ~ "', which is not one of the item columns " ~ names) -%}
+    {%- endif -%}
+    {%- for value in ([values] if values is string else values) -%}
+      {%- do propensity.append({'column': 'propensity_' ~ (item_name | lower) ~ '_' ~ basemodel.sql_name(value),
+                                'event_type': none, 'item': item_name | lower, 'value': value | string}) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- set label_columns = propensity | map(attribute='column') | list -%}
+  {%- for column in label_columns -%}
+    {%- if label_columns.count(column) > 1 -%}
+      {%- do fail("basemodel: two propensity labels map to the same column name '" ~ column ~ "'; their values differ only in punctuation or case.") -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set item_event_types = var('basemodel_propensity_item_event_types', none) -%}
+  {%- if item_event_types is string -%}{%- set item_event_types = [item_event_types] -%}{%- endif -%}
+
+  {%- do return({
+      'entity_column': var('basemodel_entity_column', 'entity_id'),
+      'timestamp_column': var('basemodel_timestamp_column', 'event_time'),
+      'event_type_column': var('basemodel_event_type_column', none),
+      'default_event_type': var('basemodel_default_event_type', 'event') | string,
+      'item_columns': items,
+      'group_column': var('basemodel_group_column', none),
+      'amount_column': var('basemodel_amount_column', none),
+      'event_id_column': var('basemodel_event_id_column', none),
+      'loaded_at_column': var('basemodel_loaded_at_column', none),
+      'passthrough_columns': passthrough,
+      'dedup_order_by': var('basemodel_dedup_order_by', none),
+      'valid_from': basemodel.parse_time_var('basemodel_valid_from', var('basemodel_valid_from', none)),
+      'valid_to': basemodel.parse_time_var('basemodel_valid_to', var('basemodel_valid_to', none)),
+      'horizon_days': horizon_days | int,
+      'decay_rate': decay_rate,
+      'history_days': history_days,
+      'propensity_labels': propensity,
+      'propensity_item_event_types': item_event_types,
+      'incremental': var('basemodel_incremental', false),
+      'incremental_lookback_days': lookback,
+      'sketch_item_column': (var('basemodel_sketch_item_column', names[0]) | lower),
+      'sketch_dim': var('basemodel_sketch_dim', none),
+      'sketch_use_decay': var('basemodel_sketch_use_decay', true),
+  }) -%}
+{% endmacro %}

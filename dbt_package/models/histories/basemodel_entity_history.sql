@@ -1,0 +1,46 @@
+{#- One row per (split, entity with at least one event in its history
+    window): the history as aligned lists in event order (event_types,
+    event_times and decay_weights have one element per event; each
+    <item>_items list has one element per event where that item is not NULL,
+    aligned with its <item>_weights). With basemodel_incremental a run only
+    adds the splits later than those already built. -#}
+{%- set s = basemodel.settings() -%}
+{{ config(
+    materialized=('incremental' if s.incremental else 'table'),
+    incremental_strategy='delete+insert',
+    unique_key=['split_at', 'entity_id'],
+    on_schema_change='fail',
+) }}
+{%- set lists = [
+    ['event_types', 'event_type'],
+    ['event_times', 'event_at'],
+    ['decay_weights', 'decay_weight'],
+] -%}
+{%- for item in s.item_columns -%}
+  {%- do lists.append([item.name ~ '_items', item.name]) -%}
+  {%- do lists.append([item.name ~ '_weights', 'case when ' ~ item.name ~ ' is not null then decay_weight end']) -%}
+{%- endfor %}
+
+with history_events as (
+    select *
+    from {{ ref('basemodel_history_events') }}
+    {%- if is_incremental() %}
+    where split_at > (select max(split_at) from {{ this }})
+    {%- endif %}
+)
+
+{{ basemodel.grouped_lists(
+    relation='history_events',
+    group_by=['split_id', 'split_at', 'entity_id'],
+    order_by=['event_at', 'event_id'],
+    aggregates=[
+        ['n_events', 'count(*)'],
+        ['first_event_at', 'min(event_at)'],
+        ['last_event_at', 'max(event_at)'],
+        ['days_since_last_event', 'min(days_before_split)'],
+        ['days_since_first_event', 'max(days_before_split)'],
+        ['decay_weight_sum', 'sum(decay_weight)'],
+        ['total_amount', ('coalesce(sum(amount), 0)' if s.amount_column else 'cast(null as ' ~ basemodel.type_double() ~ ')')],
+    ],
+    lists=lists,
+) }}

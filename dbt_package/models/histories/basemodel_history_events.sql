@@ -1,0 +1,29 @@
+{#- Each staged event once per split it precedes: split_at minus
+    basemodel_history_days (if set) < event_at <= split_at, with its age and
+    decay weight exp(-basemodel_decay_rate * days_before_split). The one place
+    that decides which events make a history; histories and in-warehouse
+    sketches aggregate it. -#}
+{{ config(materialized='view') }}
+{%- set s = basemodel.settings() -%}
+{%- set days_before = basemodel.days_between('events.event_at', 'splits.split_at') %}
+
+select
+    splits.split_id,
+    splits.split_at,
+    events.entity_id,
+    events.event_id,
+    events.event_at,
+    events.event_type,
+    {%- for item in s.item_columns %}
+    events.{{ item.name }},
+    {%- endfor %}
+    events.group_id,
+    events.amount,
+    {{ days_before }} as days_before_split,
+    exp(-{{ s.decay_rate }} * {{ days_before }}) as decay_weight
+from {{ ref('basemodel_stg_events') }} as events
+inner join {{ ref('basemodel_splits') }} as splits
+    on events.event_at <= splits.split_at
+    {%- if s.history_days %}
+    and events.event_at > {{ dbt.dateadd('day', -1 * s.history_days, 'splits.split_at') }}
+    {%- endif %}
