@@ -115,8 +115,18 @@ def one_hot_sketches(rows, sketcher, sort):
     return S
 
 
+def first_touch_seconds_per_gib() -> float:
+    """Seconds to allocate and write 1 GiB of fresh memory (page faults; slow on some VMs)."""
+    t0 = time.perf_counter()
+    block = np.ones(2**30 // 8)
+    seconds = time.perf_counter() - t0
+    del block
+    return seconds
+
+
 def run(args) -> str:
     load_before = os.getloadavg()
+    fresh_memory = first_touch_seconds_per_gib()
     t0 = time.perf_counter()
     rows = generate(args.rows, args.mean_length, args.items, args.seed)
     n_events = sum(map(len, rows))
@@ -206,7 +216,8 @@ def run(args) -> str:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()},"
         f" numpy {np.__version__}, scipy {scipy.__version__}; "
         f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; "
-        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB.",
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB; "
+        f"writing 1 GiB of fresh memory took {fresh_memory:.2f}s (every output is fresh memory).",
     ]
     return "\n".join(lines)
 

@@ -31,8 +31,8 @@ __all__ = ["RandomVectorEmbedder", "TextEmbedder"]
 
 
 def _input_column_name(X):
-    """The column name of a named Series or one-column DataFrame, else None."""
-    if isinstance(X, pd.DataFrame) and X.shape[1] == 1:
+    """The name of a Series, or of the first column of a DataFrame, else None."""
+    if isinstance(X, pd.DataFrame) and X.shape[1]:
         return X.columns[0]
     if isinstance(X, pd.Series):
         return X.name
@@ -266,8 +266,10 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self : TextEmbedder
         """
         keys, texts = _descriptions(X)
-        vectorizer = TfidfVectorizer(sublinear_tf=True) if self.vectorizer is None else self.vectorizer
-        self.vectorizer_ = clone(vectorizer)
+        if self.vectorizer is None:
+            self.vectorizer_ = TfidfVectorizer(sublinear_tf=True)
+        else:
+            self.vectorizer_ = clone(self.vectorizer)
         terms = self.vectorizer_.fit_transform(texts)
         # randomized SVD needs n_components <= n_features; fewer than the items keeps it full rank
         self.n_components_ = int(max(1, min(self.n_components, terms.shape[1], terms.shape[0] - 1)))

@@ -24,7 +24,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._hypergraph import FlatRows, flatten_rows, lookup
+from ._hypergraph import FlatRows, _describe, flatten_rows, lookup
+from .embedders import _input_column_name
 from .exceptions import UnknownEntityWarning
 
 try:  # scikit-learn >= 1.9 can be configured to return sparse arrays instead of matrices
@@ -54,12 +55,16 @@ _TIMED_ROW_HELP = (
 
 # --------------------------------------------------------------------------- sketch kernel
 def _divide_by_block_norms(values, block, n_blocks, norm):
-    """Divide each value by the norm of its block (one block = one partitioning of one row)."""
+    """Divide each value by the norm of its block (one block = one partitioning of one row).
+
+    ``values`` is float64 and is divided in place (and returned).
+    """
     if norm == "l2":
-        norms = np.sqrt(np.bincount(block, weights=values * values, minlength=n_blocks))
+        norms = np.sqrt(np.bincount(block, weights=np.square(values), minlength=n_blocks))
     else:
         norms = np.bincount(block, weights=np.abs(values), minlength=n_blocks)
-    return values / norms[block]  # every block holding a nonzero value has a nonzero norm
+    values /= np.take(norms, block)  # every block holding a nonzero value has a nonzero norm
+    return values
 
 
 def _normalize_blocks(blocks, norm, out):
@@ -78,6 +83,8 @@ def _bucket_sums(entity, indptr, weights, codes, sketch_dim, cells_per_chunk):
     n_sketches = codes.shape[1]
     width = n_sketches * sketch_dim
     offsets = np.arange(n_sketches, dtype=np.int32) * np.int32(sketch_dim)
+    # the column of every entity in every partitioning; computed per event when that is less work
+    columns = codes + offsets if len(entity) > len(codes) else None
     counts = np.diff(indptr)
     step = max(1, cells_per_chunk // width)
     for r0 in range(0, len(counts), step):
@@ -85,8 +92,11 @@ def _bucket_sums(entity, indptr, weights, codes, sketch_dim, cells_per_chunk):
         a, b = indptr[r0], indptr[r1]
         if a == b:
             continue
-        cell = np.take(codes, entity[a:b], axis=0)
-        cell += offsets
+        if columns is None:
+            cell = np.take(codes, entity[a:b], axis=0)
+            cell += offsets
+        else:
+            cell = np.take(columns, entity[a:b], axis=0)
         cell += np.repeat(np.arange(r1 - r0, dtype=np.int32) * np.int32(width), counts[r0:r1])[
             :, None
         ]
@@ -140,9 +150,9 @@ def _sketch_matrix(entity, indptr, weights, codes, sketch_dim, norm, dense):
     for r0, r1, sums in chunks:
         # scanning the scratch row-major yields each row's columns sorted and merged
         nz = np.flatnonzero(sums != 0)
-        values = np.take(sums, nz)
+        values = np.take(sums, nz).astype(np.float64, copy=False)
         if norm is not None:
-            values = _divide_by_block_norms(values, nz >> block_shift, (r1 - r0) * n_sketches, norm)
+            _divide_by_block_norms(values, nz >> block_shift, (r1 - r0) * n_sketches, norm)
         row_ends = np.searchsorted(nz, np.arange(1, r1 - r0 + 1) * width)
         row_nnz = np.diff(row_ends, prepend=0)
         nnz_per_row[r0:r1] = row_nnz
@@ -163,11 +173,6 @@ def _sketch_matrix(entity, indptr, weights, codes, sketch_dim, norm, dense):
 
 
 # --------------------------------------------------------------------------- time decay
-def _describe(obj) -> str:
-    text = repr(obj)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _split_timed_rows(X):
     """Time form of X -> (keys part for parsing and the embedder, timestamp rows, weight rows)."""
     if isinstance(X, pd.DataFrame):
@@ -226,14 +231,16 @@ def _utc_nanoseconds(values, what):
 
 
 def _time_values(values, what):
-    """Numbers -> ("number", float64); datetimes -> ("datetime", UTC ns); durations -> ("duration", ns)."""
+    """("number", float64), ("datetime", UTC nanoseconds) or ("duration", nanoseconds)."""
     arr = np.asarray(values) if len(values) else np.empty(0, dtype=np.float64)
     if arr.dtype.kind in "iuf":
         arr = arr.astype(np.float64, copy=False)
         if not np.isfinite(arr).all():
             raise ValueError(f"The {what} contain NaN or infinite values; drop those events.")
         return "number", arr
-    if arr.dtype.kind == "m" or (arr.dtype == object and isinstance(arr[0], (timedelta, np.timedelta64))):
+    if arr.dtype.kind == "m" or (
+        arr.dtype == object and isinstance(arr[0], (timedelta, np.timedelta64))
+    ):
         durations = pd.to_timedelta(arr)
         if durations.isna().any():
             raise ValueError(f"The {what} contain a missing value (NaT); drop those events first.")
@@ -507,10 +514,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
                 weights = weights * given
             events = _Events(rows, weights, keys_input)
         if fitting:
-            column = events.keys_input
-            if isinstance(column, pd.DataFrame):
-                column = column.iloc[:, 0]
-            self.column_ = column.name if isinstance(column, pd.Series) else None
+            self.column_ = _input_column_name(events.keys_input)
         return events
 
     def _decay_weights(self, rows, time_rows, *, fitting):
@@ -742,8 +746,10 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         if self.embedder is not None and self.entity_vectors is not None:
             raise ValueError("Pass either embedder or entity_vectors, not both.")
         if self.time_input == "age" and self.reference_time is not None:
-            raise ValueError("reference_time is only used with time_input='timestamp' (ages are "
-                             "already relative); leave it None.")
+            raise ValueError(
+                "reference_time is only used with time_input='timestamp' (ages are already "
+                "relative); leave it None."
+            )
         rng = check_random_state(self.random_state)
         # always drawn, so the hyperplanes do not depend on where the vectors come from
         embedder_seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -885,7 +891,9 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             )
         decay = np.asarray(decay, dtype=np.float64)
         if decay.ndim > 1 or (decay.ndim == 1 and len(decay) != n_rows):
-            raise ValueError(f"decay must be a number or an array of {n_rows} numbers (one per row).")
+            raise ValueError(
+                f"decay must be a number or an array of {n_rows} numbers (one per row)."
+            )
         if not (np.isfinite(decay).all() and (decay >= 0).all()):
             raise ValueError("decay must be finite and non-negative.")
         if sp.issparse(old_raw_sketches):
@@ -898,7 +906,9 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         updated = (np.asarray(old_raw_sketches, dtype=np.float32) * row_decay).astype(np.float32)
         updated += self._sketch(events, None, dense=True)
         if isinstance(old_raw_sketches, pd.DataFrame):
-            return pd.DataFrame(updated, index=old_raw_sketches.index, columns=old_raw_sketches.columns)
+            return pd.DataFrame(
+                updated, index=old_raw_sketches.index, columns=old_raw_sketches.columns
+            )
         return updated
 
     def normalize_sketches(self, sketches, norm="auto"):
@@ -926,9 +936,9 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             if norm is not None and out.nnz:
                 row = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
                 block = row * self.n_sketches + out.indices // self.sketch_dim
-                out.data = _divide_by_block_norms(
-                    out.data.astype(np.float64), block, out.shape[0] * self.n_sketches, norm
-                ).astype(np.float32)
+                values = out.data.astype(np.float64)
+                _divide_by_block_norms(values, block, out.shape[0] * self.n_sketches, norm)
+                out.data = values.astype(np.float32)
             return out
         out = np.array(sketches, dtype=np.float32)
         if norm is not None:

@@ -135,7 +135,9 @@ def test_per_block_normalisation(output):
     np.testing.assert_allclose(np.linalg.norm(l2[nonempty], axis=2), 1.0, rtol=1e-5)
     np.testing.assert_allclose(l1[nonempty].sum(axis=2), 1.0, rtol=1e-5)  # a distribution per block
     np.testing.assert_allclose(
-        l2[nonempty], raw[nonempty] / np.linalg.norm(raw[nonempty], axis=2, keepdims=True), rtol=1e-5
+        l2[nonempty],
+        raw[nonempty] / np.linalg.norm(raw[nonempty], axis=2, keepdims=True),
+        rtol=1e-5,
     )
     assert not l2[~nonempty].any() and not l1[~nonempty].any()
     assert np.isfinite(l2).all() and np.isfinite(l1).all()
@@ -188,10 +190,12 @@ def test_bias_quantile_sets_the_share_of_each_side():
 def test_nearest_user_by_sketch_shares_the_planted_group():
     rng = np.random.default_rng(6)
     rows, groups, vectors = planted_users(rng)
-    S = EMDESketcher(entity_vectors=vectors, n_sketches=20, sketch_dim=32, random_state=0).fit_transform(rows)
+    S = EMDESketcher(entity_vectors=vectors, n_sketches=20, sketch_dim=32, random_state=0)
+    S = S.fit_transform(rows)
     assert np.mean(groups[nearest_other_row(S)] == groups) >= 0.95
     # no item is shared, so ID-hashing vectors carry no group signal: the vectors make it work
-    S_ids = EMDESketcher(RandomVectorEmbedder(16), n_sketches=20, sketch_dim=32, random_state=0).fit_transform(rows)
+    ids = EMDESketcher(RandomVectorEmbedder(16), n_sketches=20, sketch_dim=32, random_state=0)
+    S_ids = ids.fit_transform(rows)
     assert np.mean(groups[nearest_other_row(S_ids)] == groups) < 0.5
 
 
@@ -199,7 +203,10 @@ def test_default_cleora_embedder_finds_planted_groups():
     rng = np.random.default_rng(7)
     pools = [[f"g{g}p{k}" for k in range(30)] for g in range(4)]
     groups = np.repeat(np.arange(4), 25)
-    rows = [list(rng.choice(pools[g], 6, replace=False)) + [f"noise{rng.integers(500)}"] for g in groups]
+    rows = [
+        list(rng.choice(pools[g], 6, replace=False)) + [f"noise{rng.integers(500)}"]
+        for g in groups
+    ]
     sk = EMDESketcher(n_sketches=16, sketch_dim=32, random_state=0)
     S = sk.fit_transform(rows)
     assert isinstance(sk.embedder_, CleoraEmbedder)
@@ -224,8 +231,10 @@ def test_entity_vector_forms_agree():
     keys = [f"k{i}" for i in range(50)]
     vectors = rng.normal(size=(50, 5))
     forms = [dict(zip(keys, vectors)), pd.DataFrame(vectors, index=keys), (np.array(keys), vectors)]
-    codes = [EMDESketcher(entity_vectors=f, n_sketches=N, sketch_dim=W, random_state=0).fit(None).codes_
-             for f in forms]
+    codes = [
+        EMDESketcher(entity_vectors=f, n_sketches=N, sketch_dim=W, random_state=0).fit(None).codes_
+        for f in forms
+    ]
     np.testing.assert_array_equal(codes[0], codes[1])
     np.testing.assert_array_equal(codes[0], codes[2])
 
@@ -325,7 +334,8 @@ def test_datetime_decay_weights_and_reference_time():
     B = blocks(sk.transform(rows))
     np.testing.assert_allclose(B[0].sum(axis=1), 0.25)  # two half-lives old
     np.testing.assert_allclose(B[1].sum(axis=1), 1.5)  # 0.5 + 1
-    later = sketcher(normalize=None, half_life=pd.Timedelta(days=7), reference_time="2024-03-08").fit(rows)
+    later = sketcher(normalize=None, half_life=pd.Timedelta(days=7), reference_time="2024-03-08")
+    later.fit(rows)
     np.testing.assert_allclose(blocks(later.transform(rows))[0].sum(axis=1), 0.125)
 
 
@@ -434,11 +444,33 @@ def test_update_per_row_decay_none_and_dataframe():
     expected = 0.5 * sk.raw_sketches([["a"]]).toarray()[0] + sk.raw_sketches([["b"]]).toarray()[0]
     np.testing.assert_allclose(out.toarray()[0], expected)
     assert out[1].nnz == 0
-    np.testing.assert_array_equal(sk.update(None, [["a"]]).toarray(), sk.raw_sketches([["a"]]).toarray())
+    np.testing.assert_array_equal(
+        sk.update(None, [["a"]]).toarray(), sk.raw_sketches([["a"]]).toarray()
+    )
     frame = pd.DataFrame(old.toarray(), index=["c1", "c2"], columns=sk.get_feature_names_out())
     updated = sk.update(frame, [["a"], []])
     assert isinstance(updated, pd.DataFrame) and list(updated.index) == ["c1", "c2"]
     np.testing.assert_allclose(updated.to_numpy()[0], 2 * sk.raw_sketches([["a"]]).toarray()[0])
+
+
+def test_normalize_sketches_matches_transform_and_checks_input():
+    rng = np.random.default_rng(18)
+    rows = random_rows(rng)
+    sk = sketcher(normalize="l1").fit(rows)
+    raw_sparse = sk.raw_sketches(rows)
+    raw_dense = raw_sparse.toarray()
+    np.testing.assert_allclose(
+        sk.normalize_sketches(raw_sparse).toarray(), sk.transform(rows).toarray(), rtol=1e-6
+    )
+    l2 = sk.normalize_sketches(raw_dense, norm="l2")
+    expected = sk.set_params(normalize="l2").transform(rows).toarray()
+    np.testing.assert_allclose(l2, expected, rtol=1e-6)
+    assert isinstance(l2, np.ndarray) and l2.dtype == np.float32
+    np.testing.assert_array_equal(raw_dense, raw_sparse.toarray())  # the input is left untouched
+    with pytest.raises(ValueError, match="norm must be"):
+        sk.normalize_sketches(raw_dense, norm="max")
+    with pytest.raises(ValueError, match="shape"):
+        sk.normalize_sketches(raw_dense[:, :5])
 
 
 @pytest.mark.parametrize(
@@ -517,7 +549,9 @@ def test_same_seed_same_output_other_seed_other_codes():
     rows = random_rows(rng)
     a = EMDESketcher(RandomVectorEmbedder(16), n_sketches=N, sketch_dim=W, random_state=3)
     b = clone(a)
-    np.testing.assert_array_equal(a.fit_transform(rows).toarray(), b.fit(rows).transform(rows).toarray())
+    np.testing.assert_array_equal(
+        a.fit_transform(rows).toarray(), b.fit(rows).transform(rows).toarray()
+    )
     c = clone(a).set_params(random_state=4).fit(rows)
     assert not np.array_equal(a.codes_, c.codes_)
 
@@ -533,8 +567,10 @@ def test_pickle_round_trip_gives_identical_sketches():
 def test_feature_names():
     rows = [["a"], ["b"]]
     assert sketcher(name="products").fit(rows).get_feature_names_out()[17] == "products_s1_b1"
-    assert sketcher().fit(pd.Series(rows, name="basket")).get_feature_names_out()[0] == "basket_s0_b0"
-    assert sketcher().fit(pd.DataFrame({"cat": rows})).get_feature_names_out()[-1] == f"cat_s{N - 1}_b{W - 1}"
+    series_names = sketcher().fit(pd.Series(rows, name="basket")).get_feature_names_out()
+    assert series_names[0] == "basket_s0_b0"
+    frame_names = sketcher().fit(pd.DataFrame({"cat": rows})).get_feature_names_out()
+    assert frame_names[-1] == f"cat_s{N - 1}_b{W - 1}"
     names = sketcher().fit(rows).get_feature_names_out()
     assert names[0] == "emdesketcher_s0_b0" and len(names) == N * W
     assert sketcher().fit(rows).get_feature_names_out(["x"])[0] == "x_s0_b0"
@@ -546,7 +582,8 @@ def test_set_output_pandas_gives_a_dense_frame():
     out = sk.fit_transform(frame)
     assert isinstance(out, pd.DataFrame) and list(out.index) == ["c1", "c2", "c3"]
     assert out.columns[0] == "products_s0_b0" and out.shape == (3, N * W)
-    np.testing.assert_allclose(out.to_numpy(), sk.set_output(transform="default").transform(frame).toarray())
+    expected = sk.set_output(transform="default").transform(frame).toarray()
+    np.testing.assert_allclose(out.to_numpy(), expected)
 
 
 def test_sparse_interface_config_is_honoured():
@@ -563,7 +600,7 @@ def test_sparse_interface_config_is_honoured():
         ({"normalize": "l3"}, [["a"]], ValueError, "normalize"),
         ({"output": "coo"}, [["a"]], ValueError, "output"),
         ({"bias_quantile": 1.0}, [["a"]], ValueError, "bias_quantile"),
-        ({"entity_vectors": {"a": [1.0]}}, [["a"]], ValueError, "either embedder or entity_vectors"),
+        ({"entity_vectors": {"a": [1.0]}}, [["a"]], ValueError, "either embedder or entity"),
         ({}, "milk", (TypeError, ValueError), "string"),
         ({}, [["a"], "b"], (TypeError, ValueError), "Row 1"),
         ({}, [[["a"]]], TypeError, "unhashable"),
@@ -640,16 +677,18 @@ def test_public_class_declares_it_takes_rows_not_arrays():
 # --------------------------------------------------------------------------- composition
 def behaviour_frame(rng, n_users=150):
     """Users with a planted interest group: products and categories follow the group; event
-    types and tenure are noise."""
+    types and tenure are noise; every purchase has an age in days."""
     groups = rng.integers(0, 3, n_users)
     products, categories = [], []
     for g in groups:
-        items = [f"p{g}_{k}" for k in rng.integers(0, 25, 6)] + [f"p{rng.integers(3)}_{rng.integers(25)}"]
+        items = [f"p{g}_{k}" for k in rng.integers(0, 25, 6)]
+        items.append(f"p{rng.integers(3)}_{rng.integers(25)}")  # one item of any group
         products.append(items)
         categories.append([f"cat{it[1]}_{int(it.split('_')[1]) % 4}" for it in items])
     frame = pd.DataFrame({
         "products": products,
         "categories": categories,
+        "product_days": [list(rng.uniform(0, 90, len(p))) for p in products],
         "event_types": [list(rng.choice(["view", "cart", "buy"], 5)) for _ in groups],
         "tenure": rng.uniform(0, 5, n_users),
     })
@@ -660,10 +699,17 @@ def behaviour_frame(rng, n_users=150):
 def test_column_transformer_pipeline_grid_search():
     rng = np.random.default_rng(17)
     X, y = behaviour_frame(rng)
+    def sketch(dim, n_sketches, width, **params):
+        return EMDESketcher(RandomVectorEmbedder(dim), n_sketches=n_sketches, sketch_dim=width,
+                            random_state=0, **params)
+
     features = ColumnTransformer([
-        ("products", EMDESketcher(RandomVectorEmbedder(16), n_sketches=4, sketch_dim=16, random_state=0), "products"),
-        ("categories", EMDESketcher(RandomVectorEmbedder(8), n_sketches=4, sketch_dim=8, random_state=0), ["categories"]),
-        ("events", EMDESketcher(RandomVectorEmbedder(4), n_sketches=2, sketch_dim=4, random_state=0), "event_types"),
+        ("products", sketch(16, 4, 16), "products"),
+        ("categories", sketch(8, 4, 8), ["categories"]),
+        ("events", sketch(4, 2, 4), "event_types"),
+        # recent purchases weigh more: a (keys, ages) column pair, half-life 30 days
+        ("recent", sketch(16, 2, 16, half_life=30.0, time_input="age"),
+         ["products", "product_days"]),
         ("numeric", "passthrough", ["tenure"]),
     ])
     pipe = Pipeline([("features", features), ("model", LogisticRegression(max_iter=2000))])
@@ -672,9 +718,9 @@ def test_column_transformer_pipeline_grid_search():
     assert search.best_score_ > 0.85
     names = search.best_estimator_[:-1].get_feature_names_out()
     n_products = search.best_params_["features__products__n_sketches"] * 16
-    assert len(names) == n_products + 4 * 8 + 2 * 4 + 1
+    assert len(names) == n_products + 4 * 8 + 2 * 4 + 2 * 16 + 1
     assert names[0] == "products__products_s0_b0" and names[-1] == "numeric__tenure"
-    assert "categories__categories_s3_b7" in names
+    assert "categories__categories_s3_b7" in names and "recent__products_s1_b15" in names
     framed = clone(features).set_output(transform="pandas").fit_transform(X)
     assert isinstance(framed, pd.DataFrame) and list(framed.columns) == list(
         clone(features).fit(X).get_feature_names_out()
