@@ -18,9 +18,9 @@ RESULTS = HERE / "results"
 
 # (script, table it writes, arguments for a full run, arguments for --quick)
 BENCHMARKS = [
-    ("cleora_vs_pycleora.py", "cleora.md", [], ["--quick"]),
+    ("cleora_vs_pycleora.py", "cleora.md", [], ["--quick", "--out", str(RESULTS / "cleora_quick.md")]),
     ("emde_throughput.py", "emde.md", ["--out", str(RESULTS / "emde.md")],
-     ["--quick", "--out", str(RESULTS / "emde.md")]),
+     ["--quick", "--out", str(RESULTS / "emde_quick.md")]),
     ("pipeline_scaling.py", "pipeline_scaling.md", ["--sizes", "100000", "1000000", "10000000"],
      ["--sizes", "20000"]),
     ("dbt_build.py", "dbt_build.md", [], ["--events", "100000", "--customers", "5000"]),

@@ -22,7 +22,6 @@ __all__ = [
     "flatten_scalars",
     "lookup",
     "is_list_like_column",
-    "incidence_matrix",
     "unique_per_row",
 ]
 
@@ -328,12 +327,3 @@ def is_list_like_column(values) -> bool:
             continue
         return isinstance(v, (list, tuple, set, frozenset, np.ndarray, Mapping))
     return False
-
-
-def incidence_matrix(entity: np.ndarray, row: np.ndarray, n_entities: int, n_rows: int):
-    """Binary entity x row incidence (CSR, float32); repeated (entity, row) pairs count once."""
-    pair = row * np.int64(n_entities) + entity
-    pair = np.unique(pair)
-    r, e = np.divmod(pair, np.int64(n_entities))
-    data = np.ones(len(pair), dtype=np.float32)
-    return sp.csr_matrix((data, (e, r)), shape=(n_entities, n_rows))

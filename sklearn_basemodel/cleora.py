@@ -72,6 +72,12 @@ def _whiten(X: np.ndarray) -> np.ndarray:
     return _normalize_rows(((Xc @ eigvec) * scale).astype(np.float32))
 
 
+def _factorize(keys: np.ndarray):
+    """pd.factorize with a modest initial hash table: entity keys repeat a lot, and a table sized
+    for every key (pandas' default) costs more to allocate than growing a small one."""
+    return pd.factorize(keys, size_hint=min(len(keys), 1 << 16))
+
+
 def _n_threads(work: int) -> int:
     """Threads for the propagation: the usable cores (OMP_NUM_THREADS caps it, as set by joblib
     workers), at most _MAX_THREADS, fewer for small graphs."""
@@ -130,19 +136,20 @@ class _Incidence:
     entity_splits: list = field(default_factory=list)
 
 
-def _rows_grouped_by_singleton_column(columns, relations):
-    """The columns with their rows reordered so that rows of the same entity of a one-key-per-row
-    column (e.g. the customer of each basket) are adjacent.
+def _group_rows(columns, relations):
+    """Reorder the rows so that the rows of one entity of a one-key-per-row column (e.g. the
+    customer of each basket) are adjacent, in the order of that entity's index.
 
-    W does not depend on the order of the rows; this order makes the reads and writes of that
-    column's vectors sequential instead of random (a large share of the work in
-    customer x products).
+    W does not depend on the order of the rows. Returns the reordered columns and the name of
+    that column (None when no bipartite relation has such a column: rows kept as they are).
     """
-    if not any(isinstance(rel, tuple) for rel in relations) or columns[0].n_rows < 2:
-        return columns
-    singles = [c for c in columns if len(c.entity) and np.diff(c.indptr).max() <= 1]
-    if not singles:
-        return columns
+    pair_members = {m for rel in relations if isinstance(rel, tuple) for m in rel}
+    singles = [
+        c for c in columns
+        if c.name in pair_members and len(c.entity) and np.diff(c.indptr).max() <= 1
+    ]  # fmt: skip
+    if not singles or columns[0].n_rows < 2:
+        return columns, None
     key_column = max(singles, key=lambda c: int(c.entity.max()) - int(c.entity.min()))
     n_rows = key_column.n_rows
     key = np.full(n_rows, np.iinfo(np.int64).max)
@@ -155,88 +162,142 @@ def _rows_grouped_by_singleton_column(columns, relations):
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(sizes, out=indptr[1:])
         # position in the old entity array of each member, in the new row order
-        pos = np.repeat(c.indptr[:-1][order] - indptr[:-1], sizes)
-        pos += np.arange(len(pos), dtype=np.int64)
+        pos_dtype = np.int32 if len(c.entity) < np.iinfo(np.int32).max else np.int64
+        pos = np.repeat((c.indptr[:-1][order] - indptr[:-1]).astype(pos_dtype), sizes)
+        pos += np.arange(len(pos), dtype=pos_dtype)
         out.append(_Column(c.name, indptr, c.entity[pos]))
-    return out
+    return out, key_column.name
+
+
+@dataclass
+class _Gather:
+    """``out[lo:hi] += M @ X`` with M in CSR (global column indices); ``splits`` cut its rows
+    into runs of about equal nonzeros, one per thread."""
+
+    lo: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    splits: np.ndarray
+
+    def __call__(self, i, X, out):
+        a, b = self.splits[i], self.splits[i + 1]
+        _spmm_add(
+            self.indptr[a : b + 1], self.indices, self.data, len(X), X,
+            out[self.lo + a : self.lo + b],
+        )  # fmt: skip
 
 
 class _Operator:
-    """``W = sum over terms (g, s) of S_s^T G_g`` with G, S the 1/|row|-scaled incidences.
+    """``W`` as a sum of sparse products over the 1/|row|-scaled incidences, never the clique.
 
-    A clique term is (c, c): ``W = H diag(1/|e|^2) H^T``. A bipartite relation (a, b) is the
-    two terms (b, a) and (a, b): ``W_ab = sum_e 1/(|A_e| |B_e|)``. ``W @ X`` runs over row chunks:
-    ``Y = G[chunk] @ X`` (rows split across threads), then ``out += S[chunk]^T @ Y`` (entities
-    split across threads, so every thread writes its own rows of ``out``). Only a chunk of Y
-    (the rows x d intermediate) is ever held, and nothing of the size of the clique.
+    Terms (g, s) mean ``S_s^T G_g``: a clique on column c is (c, c), ``W = H diag(1/|e|^2)
+    H^T``; a bipartite relation (a, b) is (b, a) + (a, b), ``W_ab = sum_e 1/(|A_e| |B_e|)``.
+    ``W @ X`` runs over row chunks: ``Y = G[chunk] @ X`` (rows split across threads), then
+    ``out += S[chunk]^T @ Y`` (entities split across threads, so every thread writes its own
+    rows of ``out``); only a chunk of Y (rows x d) is ever held.
+
+    A bipartite relation between a column P with at most one key per row (the customer of each
+    basket) and a column Q needs no Y: with the rows grouped by P's entity, ``W_PQ`` is Q's
+    incidence with the rows of each P entity merged (a CSR over P's entities that shares Q's
+    arrays), and ``W_QP`` is the transpose of Q's incidence with every row replaced by its P
+    entity (built per row chunk, so each chunk reads a narrow range of P's vectors).
     """
+
+    _Y_BYTES = 8 << 20  # per row chunk: the Y chunk, or P's vectors read by a W_QP chunk
 
     def __init__(self, columns, relations, n_entities: int, dim: int):
         self.n_entities, self.dim = n_entities, dim
-        columns = _rows_grouped_by_singleton_column(columns, relations)
+        columns, key_name = _group_rows(columns, relations)
         n_rows = columns[0].n_rows
         nnz = sum(len(c.entity) for c in columns)
         self.n_threads = _n_threads(nnz)
         index_dtype = np.int32 if max(nnz, n_entities) < np.iinfo(np.int32).max else np.int64
-        incidence = {}
+        self.incidence = {}  # name -> _Incidence
         for c in columns:
             sizes = np.diff(c.indptr)
             inv = np.divide(1.0, sizes, out=np.zeros(len(sizes)), where=sizes > 0)
-            incidence[c.name] = _Incidence(
+            self.incidence[c.name] = _Incidence(
                 indptr=c.indptr.astype(index_dtype),
                 indices=c.entity.astype(index_dtype, copy=False),
                 data=np.repeat(inv.astype(np.float32), sizes),
                 lo=int(c.entity.min()) if len(c.entity) else 0,
                 hi=int(c.entity.max()) + 1 if len(c.entity) else 0,
             )
-        self.incidence = incidence  # name -> _Incidence
-        self.terms = []  # (gather column, scatter column)
+        self.all_terms = []  # every (gather column, scatter column): degrees, torch path
+        self.terms = []  # the (g, s) terms computed through Y
+        self.gathers = []  # _Gather blocks (the grouped bipartite relations)
         for rel in relations:
-            if isinstance(rel, tuple):
-                a, b = rel
-                self.terms += [(b, a), (a, b)]
+            pair = [(rel[1], rel[0]), (rel[0], rel[1])] if isinstance(rel, tuple) else [(rel, rel)]
+            self.all_terms += pair
+            if isinstance(rel, tuple) and key_name in rel:
+                other = rel[1] if rel[0] == key_name else rel[0]
+                self.gathers += self._grouped_pair(key_name, other)
             else:
-                self.terms.append((rel, rel))
+                self.terms += pair
+
         scattered = {s for _, s in self.terms}
-        # chunks: balance the Y chunk (n_rows/k x d) against the transposes' indptr (k x width)
-        width = sum(self.incidence[name].hi - self.incidence[name].lo for name in scattered)
-        k = int(round(math.sqrt(n_rows * dim / max(width, 1))))
-        k = max(1, min(k, 64, n_rows))
-        bounds = np.linspace(0, n_rows, k + 1).round().astype(np.int64)
-        self.bounds = list(zip(bounds[:-1].tolist(), bounds[1:].tolist())) if self.terms else []
+        if self.terms:  # chunks: the Y chunk (n_rows/k x d) vs the transposes' indptr (k x width)
+            width = sum(self.incidence[s].hi - self.incidence[s].lo for s in scattered)
+            k = int(round(math.sqrt(n_rows * dim / max(width, 1))))
+            self.bounds = _chunk_bounds(0, n_rows, k)
+        else:
+            self.bounds = []
         self.max_chunk = max((b - a for a, b in self.bounds), default=0)
         for name, inc in self.incidence.items():
             for r0, r1 in self.bounds:
                 inc.row_splits.append(_splits(inc.indptr[r0 : r1 + 1], self.n_threads))
-                if name not in scattered:
-                    continue
-                a, b = int(inc.indptr[r0]), int(inc.indptr[r1])
-                part = sp.csr_matrix(
-                    (inc.data[a:b], inc.indices[a:b] - inc.lo, inc.indptr[r0 : r1 + 1] - a),
-                    shape=(r1 - r0, inc.hi - inc.lo),
-                )
-                t = part.tocsc()  # = CSR of the transpose
-                inc.chunks.append((t.indptr, t.indices, t.data))
-                inc.entity_splits.append(_splits(t.indptr, self.n_threads))
+                if name in scattered:
+                    t = _transpose_rows(inc, r0, r1)
+                    inc.chunks.append(t)
+                    inc.entity_splits.append(_splits(t[0], self.n_threads))
+
+    def _grouped_pair(self, p_name, q_name):
+        """The _Gather blocks of W_PQ and W_QP (rows grouped by P's entity)."""
+        P, Q = self.incidence[p_name], self.incidence[q_name]
+        has_p = np.diff(P.indptr) == 1
+        n_with_p = int(has_p.sum())  # grouping put the rows without a P entity last
+        p_of_row = P.indices[P.indptr[:n_with_p]]
+        # W_PQ: row p of it = Q's members of all rows of p, i.e. Q's indptr at the group starts
+        starts = np.searchsorted(p_of_row, np.arange(P.lo, P.hi + 1), side="left")
+        indptr = Q.indptr[starts]
+        blocks = [_Gather(P.lo, indptr, Q.indices, Q.data, _splits(indptr, self.n_threads))]
+        # W_QP: per row chunk, Q's transpose with each row replaced by its P entity
+        k = -(-(P.hi - P.lo) * self.dim * 4 // self._Y_BYTES)
+        for r0, r1 in _chunk_bounds(0, n_with_p, k):
+            t_indptr, t_rows, t_data = _transpose_rows(Q, r0, r1)
+            t_p = p_of_row[r0:][t_rows].astype(t_rows.dtype, copy=False)
+            blocks.append(
+                _Gather(Q.lo, t_indptr, t_p, t_data, _splits(t_indptr, self.n_threads))
+            )
+        return blocks
 
     def degree(self) -> np.ndarray:
         """Row sums of W (float64): sum over terms of S^T (G 1)."""
         degree = np.zeros(self.n_entities, dtype=np.float64)
-        for g, s in self.terms:
+        for g, s in self.all_terms:
             G, S = self.incidence[g], self.incidence[s]
-            g_nonempty = np.diff(G.indptr) > 0  # G 1: every nonempty row of G sums to 1
-            s_sizes = np.diff(S.indptr)
-            w = np.divide(g_nonempty, s_sizes, out=np.zeros(len(s_sizes)), where=s_sizes > 0)
-            degree += np.bincount(
-                S.indices, weights=np.repeat(w, s_sizes), minlength=self.n_entities
-            )
+            # G 1 is 1 on the nonempty rows of G, so S^T (G 1) sums S's entries (1/|S_e|) over
+            # the rows where G is not empty
+            weights = S.data
+            g_empty = np.diff(G.indptr) == 0
+            if g != s and g_empty.any():
+                weights = np.where(np.repeat(g_empty, np.diff(S.indptr)), 0, weights)
+            step = 1 << 18  # in pieces: no float64 copy of all the weights
+            for a in range(0, len(weights), step):
+                degree += np.bincount(
+                    S.indices[a : a + step], weights=weights[a : a + step],
+                    minlength=self.n_entities,
+                )  # fmt: skip
         return degree
 
     def matmul(self, X: np.ndarray, out: np.ndarray, pool, Y: np.ndarray) -> np.ndarray:
         """``out = W @ X`` (out is overwritten; Y is a scratch buffer of max_chunk rows)."""
-        n, d = self.n_entities, self.dim
+        n = self.n_entities
         cuts = np.linspace(0, n, self.n_threads + 1).round().astype(int)
         self._run(pool, lambda i: out[cuts[i] : cuts[i + 1]].fill(0), self.n_threads)
+        for block in self.gathers:
+            self._run(pool, lambda i, block=block: block(i, X, out), len(block.splits) - 1)
         for c, (r0, r1) in enumerate(self.bounds):
             Yc = Y[: r1 - r0]
             for g, s in self.terms:
@@ -272,9 +333,29 @@ class _Operator:
         def matrix(inc):
             return sp.csr_matrix((inc.data, inc.indices, inc.indptr), shape=shape)
 
-        right = sp.vstack([matrix(self.incidence[g]) for g, _ in self.terms], format="csr")
-        left = sp.vstack([matrix(self.incidence[s]) for _, s in self.terms], format="csr")
+        right = sp.vstack([matrix(self.incidence[g]) for g, _ in self.all_terms], format="csr")
+        left = sp.vstack([matrix(self.incidence[s]) for _, s in self.all_terms], format="csr")
         return left.T.tocsr(), right
+
+
+def _chunk_bounds(start: int, stop: int, k: int):
+    """``k`` (clipped to [1, 64]) consecutive ranges of about equal length covering
+    [start, stop)."""
+    k = max(1, min(int(k), 64, stop - start))
+    bounds = np.linspace(start, stop, k + 1).round().astype(np.int64).tolist()
+    return list(zip(bounds[:-1], bounds[1:])) if stop > start else []
+
+
+def _transpose_rows(inc: _Incidence, r0: int, r1: int):
+    """CSR arrays (indptr, row, data) of the transpose of rows [r0, r1) of an incidence:
+    entity ``inc.lo + i`` is row i; ``row`` counts from r0."""
+    a, b = int(inc.indptr[r0]), int(inc.indptr[r1])
+    part = sp.csr_matrix(
+        (inc.data[a:b], inc.indices[a:b] - inc.lo, inc.indptr[r0 : r1 + 1] - a),
+        shape=(r1 - r0, inc.hi - inc.lo),
+    )
+    t = part.tocsc()
+    return t.indptr, t.indices, t.data
 
 
 class CleoraEmbedder(TransformerMixin, BaseEstimator):
@@ -515,7 +596,7 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
                 if len(parsed) > 1
                 else parsed[0][1].keys
             )
-            codes, uniques = pd.factorize(all_keys)
+            codes, uniques = _factorize(all_keys)
             offsets = np.cumsum([0] + [len(rows.keys) for _, rows in parsed])
             per_column = [codes[offsets[i] : offsets[i + 1]] for i in range(len(parsed))]
             uniques_list = [np.asarray(uniques)]
@@ -523,7 +604,7 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         else:
             per_column, uniques_list, start = [], [], 0
             for _, rows in parsed:
-                codes, uniques = pd.factorize(rows.keys)
+                codes, uniques = _factorize(rows.keys)
                 per_column.append(codes + start if start else codes)
                 uniques_list.append(np.asarray(uniques))
                 start += len(uniques)
