@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m sklearn_basemodel.demo
+	$(VENV)/bin/basemodel demo
 
 test: test-python test-dbt
 
