@@ -53,7 +53,16 @@ class SketchRecommender(SketchNetBase):
     history_weight : float in [0, 1], default=0.5
         For ``"boost"``: ``p = (1 - history_weight) * p_model + history_weight * p_history``,
         where ``p_history`` is the row's history weights normalised to sum to one (counts for
-        lists of keys, e.g. decayed weights for mappings key -> weight).
+        lists of keys, e.g. decayed weights for mappings key -> weight). See ``history_blend``.
+    history_blend : {"linear", "log"}, default="linear"
+        How ``"boost"`` combines the model with the history. ``"linear"``: the mixture of
+        probabilities above. ``"log"``: a log-linear blend of the model's log-probabilities and
+        the log of one plus the row's raw (un-normalised) history weights, ``score = (1 -
+        history_weight) * log p_model + history_weight * log(1 + h)``, renormalised per row;
+        ``history_weight=0.5`` ranks by ``p_model * (1 + h)``. The model then re-ranks the
+        customer's own items and still ranks new items among them, which suits repeat-purchase
+        data (on Ta-Feng next baskets it is far stronger than the linear mixture); pass
+        decayed weights (mappings key -> weight) as ``history`` for recency.
     popularity_correction : bool, default=False
         Decode with the popularity-corrected read-out (ALGORITHMS.md section 2) instead of the
         plain geometric mean.{shared}
@@ -113,6 +122,7 @@ class SketchRecommender(SketchNetBase):
         "k": [Interval(Integral, 1, None, closed="left")],
         "history_mode": [StrOptions({"boost", "exclude", "ignore"})],
         "history_weight": [Interval(Real, 0, 1, closed="both")],
+        "history_blend": [StrOptions({"linear", "log"})],
         "popularity_correction": ["boolean"],
     }
 
@@ -123,6 +133,7 @@ class SketchRecommender(SketchNetBase):
         k=10,
         history_mode="boost",
         history_weight=0.5,
+        history_blend="linear",
         popularity_correction=False,
         **kwargs,
     ):
@@ -131,6 +142,7 @@ class SketchRecommender(SketchNetBase):
         self.k = k
         self.history_mode = history_mode
         self.history_weight = history_weight
+        self.history_blend = history_blend
         self.popularity_correction = popularity_correction
 
     # ------------------------------------------------------------------ targets
@@ -190,8 +202,9 @@ class SketchRecommender(SketchNetBase):
         """
         return np.exp(self._output_log_probs(X))
 
-    def _history_matrix(self, history, n_rows: int):
-        """Rows x entities, each row's history weights normalised to sum to one (CSR)."""
+    def _history_matrix(self, history, n_rows: int, normalize: bool = True):
+        """Rows x entities of history weights (CSR), each row normalised to sum to one unless
+        ``normalize`` is False."""
         flat = flatten_rows(history, name="history", allow_empty=True)
         if flat.n_rows != n_rows:
             raise ValueError(f"history has {flat.n_rows} rows but X has {n_rows}; pass one per row.")
@@ -205,6 +218,8 @@ class SketchRecommender(SketchNetBase):
             shape=(n_rows, len(self.entities_)),
         )
         H.sum_duplicates()
+        if not normalize:
+            return H
         total = np.asarray(H.sum(axis=1)).ravel()
         scale = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
         return sp.csr_matrix(sp.diags(scale) @ H)
@@ -221,6 +236,10 @@ class SketchRecommender(SketchNetBase):
             rows, cols = history.nonzero()
             scores[rows, cols] = -np.inf
             return scores.astype(np.float32)
+        if self.history_blend == "log":
+            boost = np.log1p(history.toarray())
+            blended = (1.0 - self.history_weight) * scores + self.history_weight * boost
+            return log_softmax(blended, axis=1).astype(np.float32)
         blended = (1.0 - self.history_weight) * np.exp(scores) + self.history_weight * (
             history.toarray()
         )
@@ -232,7 +251,8 @@ class SketchRecommender(SketchNetBase):
         self.check_is_fitted()
         H = None
         if history is not None and self.history_mode != "ignore":
-            H = self._history_matrix(history, _num_samples(X))
+            normalize = self.history_mode != "boost" or self.history_blend == "linear"
+            H = self._history_matrix(history, _num_samples(X), normalize=normalize)
         chunk = max(1, _MAX_SCORES // max(len(self.entities_), 1))
         start = 0
         for logits in self._iter_network_output(X):
