@@ -45,9 +45,9 @@ import numpy as np
 import scipy
 import scipy.sparse as sp
 
-from sklearn_basemodel._hypergraph import flatten_rows, lookup
-from sklearn_basemodel.embedders import RandomVectorEmbedder
-from sklearn_basemodel.emde import EMDESketcher
+from sklearn_basemodel.rows import flatten_rows, lookup
+from sklearn_basemodel import RandomVectorEmbedder
+from sklearn_basemodel import EMDESketcher
 
 
 def generate(n_rows: int, mean_length: float, n_items: int, seed: int) -> list[list[int]]:
@@ -166,9 +166,9 @@ def run(args) -> str:
     position = lookup(flat.keys, sketcher.vocabulary_)
     t_lookup = time.perf_counter() - t
     t = time.perf_counter()
-    from sklearn_basemodel.emde import _sketch_matrix
+    from sklearn_basemodel.sketch.kernel import sketch_matrix
 
-    _sketch_matrix(position, flat.indptr, None, sketcher.codes_, args.width, "l2", dense=False)
+    sketch_matrix(position, flat.indptr, None, sketcher.codebook_, "l2", dense=False)
     t_kernel = time.perf_counter() - t
     del flat, position
 

@@ -11,10 +11,11 @@ __version__ = "0.1.0"
 # Public name -> module. Loaded on first use, so that `basemodel dbt-path` or
 # `sklearn_basemodel.warehouse` do not pay for importing torch.
 _EXPORTS = {
-    "CleoraEmbedder": ".cleora",
-    "EMDESketcher": ".emde",
-    "RandomVectorEmbedder": ".embedders",
-    "TextEmbedder": ".embedders",
+    "CleoraEmbedder": ".embed",
+    "EMDESketcher": ".sketch",
+    "SketchCodebook": ".sketch",
+    "RandomVectorEmbedder": ".embed",
+    "TextEmbedder": ".embed",
     "SketchClassifier": ".nn",
     "SketchRecommender": ".nn",
     "SketchRegressor": ".nn",

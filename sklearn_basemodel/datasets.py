@@ -16,12 +16,11 @@ import os
 from numbers import Integral, Real
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._compat import HasMethods, Interval, StrOptions, validate_params
 from ._hashing import seed_from_random_state
 
 __all__ = [
@@ -592,7 +591,7 @@ def _quote(identifier):
 @validate_params(
     {
         "events": [pd.DataFrame],
-        "database": [str, os.PathLike, duckdb.DuckDBPyConnection],
+        "database": [str, os.PathLike, HasMethods(["execute", "sql"])],
         "table": [str],
         "schema": [str, None],
     },
@@ -637,6 +636,8 @@ def write_events(events, database, table="raw_events", schema=None):
     for name, value in (("table", table), ("schema", schema)):
         if value is not None and not value.strip():
             raise ValueError(f"{name} must be a non-empty name, got {value!r}.")
+    import duckdb  # the [dbt] extra
+
     own = not isinstance(database, duckdb.DuckDBPyConnection)
     con = duckdb.connect(os.fspath(database)) if own else database
     view = "__sklearn_basemodel_events"

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn import get_config
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from ._hypergraph import flatten_rows
+from .rows import flatten_rows
 
 __all__ = [
     "hit_rate_at_k",

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.utils.estimator_checks import check_estimator
 
-from sklearn_basemodel.embedders import RandomVectorEmbedder, TextEmbedder
+from sklearn_basemodel import RandomVectorEmbedder, TextEmbedder
 
 ROWS = [["milk", "bread"], ["bread", "beer", 7], [7]]
 

@@ -17,9 +17,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import check_estimator
 
-from sklearn_basemodel.cleora import CleoraEmbedder
-from sklearn_basemodel.embedders import RandomVectorEmbedder, TextEmbedder
-from sklearn_basemodel.emde import EMDESketcher
+from sklearn_basemodel import CleoraEmbedder
+from sklearn_basemodel import RandomVectorEmbedder, TextEmbedder
+from sklearn_basemodel import EMDESketcher
 from sklearn_basemodel.exceptions import UnknownEntityWarning
 
 N, W = 6, 16

@@ -7,8 +7,8 @@ import torch
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from sklearn_basemodel.embedders import RandomVectorEmbedder
-from sklearn_basemodel.emde import EMDESketcher
+from sklearn_basemodel import RandomVectorEmbedder
+from sklearn_basemodel import EMDESketcher
 from sklearn_basemodel.nn import SketchClassifier, SketchRegressor, entity_attributions, explain
 
 # Tiny networks on a shared 2-core machine: one intra-op thread is faster than contention.

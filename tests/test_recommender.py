@@ -14,8 +14,8 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 
-from sklearn_basemodel.embedders import RandomVectorEmbedder
-from sklearn_basemodel.emde import EMDESketcher
+from sklearn_basemodel import RandomVectorEmbedder
+from sklearn_basemodel import EMDESketcher
 from sklearn_basemodel.exceptions import UnknownEntityWarning
 from sklearn_basemodel.metrics import recall_at_k, recall_at_k_scorer
 from sklearn_basemodel.nn import SketchClassifier, SketchRecommender

@@ -18,16 +18,18 @@ import torch
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    Options,
-    validate_parameter_constraints,
-)
-from sklearn.utils.validation import _num_samples, validate_data
+from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, Freezer, ProgressBar, Unfreezer
 from skorch.utils import is_dataset, to_tensor
 
+from .._compat import (
+    SKORCH_BOOKKEEPING_ATTRIBUTES,
+    Interval,
+    Options,
+    num_samples,
+    validate_parameter_constraints,
+)
 from ._module import ResidualSketchNet
 
 __all__ = ["SHARED_PARAMETERS_DOC", "SketchDataset", "SketchNetBase"]
@@ -269,9 +271,10 @@ class SketchNetBase(NeuralNet):
 
     # ------------------------------------------------------------------ parameters
     def _get_param_names(self):
-        # skorch keeps its set of prefixed arguments to validate in __dict__; __init__ rebuilds
-        # it from the arguments, so it is bookkeeping, not a parameter to clone or tune.
-        return [name for name in super()._get_param_names() if name != "_params_to_validate"]
+        # skorch keeps bookkeeping in __dict__ that __init__ rebuilds from the arguments: it is
+        # not a parameter to clone or tune.
+        names = super()._get_param_names()
+        return [name for name in names if name not in SKORCH_BOOKKEEPING_ATTRIBUTES]
 
     def _check_params(self) -> None:
         params = {name: getattr(self, name) for name in self._parameter_constraints}
@@ -477,9 +480,9 @@ class SketchNetBase(NeuralNet):
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         X = self._validate_X(X, reset=reset)
-        if _num_samples(y) != X.shape[0]:
+        if num_samples(y) != X.shape[0]:
             raise ValueError(
-                f"X has {X.shape[0]} rows but y has {_num_samples(y)}; pass one target per row."
+                f"X has {X.shape[0]} rows but y has {num_samples(y)}; pass one target per row."
             )
         if reset:
             if X.shape[0] < 2:

@@ -17,9 +17,10 @@ import scipy.sparse as sp
 import torch
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
 
-from .._hypergraph import flatten_rows, lookup
+from .._compat import select_columns
+from ..rows import flatten_rows, lookup
+from ..sketch import codebook_of
 
 __all__ = ["Explanation", "attribute", "explain"]
 
@@ -164,10 +165,8 @@ def _entity_events(sketcher, rows, block):
     A sketcher with time decay takes (keys, timestamps) rows; its own parser gives the decayed
     weights. Otherwise the rows are plain rows of keys or mappings key -> weight.
     """
-    if getattr(sketcher, "half_life", None) is not None and hasattr(sketcher, "_parse"):
-        events = sketcher._parse(rows, fitting=False)
-        weights = events.weights if events.weights is not None else events.rows.weights_or_ones()
-        return events.rows, np.asarray(weights, dtype=np.float64)
+    if getattr(sketcher, "half_life", None) is not None and hasattr(sketcher, "event_weights"):
+        return sketcher.event_weights(rows)
     flat = flatten_rows(rows, name=f"the rows of block {block!r}", allow_empty=True)
     return flat, flat.weights_or_ones()
 
@@ -197,9 +196,8 @@ def entity_attributions(block_attributions, rows, sketcher, block="sketch") -> p
     flat, weight = _entity_events(sketcher, rows, block)
     if flat.n_rows != n_rows:
         raise ValueError(f"Block {block!r} has {n_rows} attribution rows but {flat.n_rows} rows.")
-    codes = np.asarray(sketcher.codes_)
-    n_entities, n_sketches = codes.shape
-    sketch_dim = width // n_sketches
+    book = codebook_of(sketcher)
+    n_entities, n_sketches = book.n_entities, book.n_sketches
     position = lookup(flat.keys, sketcher.vocabulary_)
     weight = np.abs(weight)
     keep = (position >= 0) & (weight > 0)
@@ -207,7 +205,7 @@ def entity_attributions(block_attributions, rows, sketcher, block="sketch") -> p
     pair, inverse = np.unique(row * np.int64(n_entities) + entity, return_inverse=True)
     weight = np.bincount(inverse, weights=weight)
     row, entity = np.divmod(pair, np.int64(n_entities))
-    columns = codes[entity] + np.arange(n_sketches) * sketch_dim  # (n_pairs, n_sketches)
+    columns = book.columns(entity)  # (n_pairs, n_sketches)
     bucket = (row[:, None] * width + columns).ravel()
     _, bucket_group = np.unique(bucket, return_inverse=True)
     repeated = np.repeat(weight, n_sketches)
@@ -238,7 +236,7 @@ def _pipeline_blocks(pipeline: Pipeline, X, n_features: int):
             if name != "remainder" and _is_sketcher(transformer):
                 spec = next(c for n, _, c in previous.transformers_ if n == name)
                 spec = spec(X) if callable(spec) else spec
-                sketches[name] = (columns, transformer, _safe_indexing(X, spec, axis=1))
+                sketches[name] = (columns, transformer, select_columns(X, spec))
         return blocks, sketches
     if previous is not None and _is_sketcher(previous):
         whole = slice(0, n_features)

@@ -9,13 +9,12 @@ import scipy.sparse as sp
 import torch
 from scipy.special import log_softmax
 from sklearn.base import clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples
 
-from .._hypergraph import flatten_rows, lookup
-from ..emde import EMDESketcher
+from .._compat import HasMethods, Interval, StrOptions, num_samples
 from ..metrics import recall_at_k
+from ..rows import flatten_rows, lookup
+from ..sketch import EMDESketcher, codebook_of
 from ._base import SHARED_PARAMETERS_DOC, SketchNetBase, _unavailable
 from ._loss import SketchCrossEntropy, sketch_log_softmax
 
@@ -96,8 +95,8 @@ class SketchRecommender(SketchNetBase):
     --------
     >>> import numpy as np
     >>> from sklearn.frozen import FrozenEstimator
-    >>> from sklearn_basemodel.embedders import RandomVectorEmbedder
-    >>> from sklearn_basemodel.emde import EMDESketcher
+    >>> from sklearn_basemodel import RandomVectorEmbedder
+    >>> from sklearn_basemodel import EMDESketcher
     >>> from sklearn_basemodel.nn import SketchRecommender
     >>> history = [["milk", "bread"], ["beer", "chips"]] * 20
     >>> future = [["butter"], ["nuts"]] * 20
@@ -151,10 +150,10 @@ class SketchRecommender(SketchNetBase):
         if sketcher is None:
             sketcher = EMDESketcher()
         self.target_sketcher_ = clone(sketcher).fit(y, None)  # a FrozenEstimator stays as is
-        codes = np.asarray(self.target_sketcher_.codes_)
-        self.n_sketches_ = codes.shape[1]
-        self.sketch_dim_ = int(self.target_sketcher_.n_features_out_) // self.n_sketches_
-        self.n_outputs_ = self.n_sketches_ * self.sketch_dim_
+        self.codebook_ = codebook_of(self.target_sketcher_)
+        self.n_sketches_ = self.codebook_.n_sketches
+        self.sketch_dim_ = self.codebook_.sketch_dim
+        self.n_outputs_ = self.codebook_.width
 
     def _encode_target(self, y):
         """Target sketches with every partitioning (block of W columns) summing to one."""
@@ -168,10 +167,7 @@ class SketchRecommender(SketchNetBase):
             )
         if S.nnz and S.data.min() < 0:
             raise ValueError("Target sketches must be non-negative (weights of target rows >= 0).")
-        rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
-        group = rows * self.n_sketches_ + S.indices // self.sketch_dim_
-        mass = np.bincount(group, weights=S.data, minlength=S.shape[0] * self.n_sketches_)
-        S.data = (S.data / mass[group]).astype(np.float32)
+        S = self.codebook_.normalize(S, "l1")
         n_empty = S.shape[0] - np.count_nonzero(np.diff(S.indptr))
         if n_empty == S.shape[0]:
             raise ValueError(
@@ -252,7 +248,7 @@ class SketchRecommender(SketchNetBase):
         H = None
         if history is not None and self.history_mode != "ignore":
             normalize = self.history_mode != "boost" or self.history_blend == "linear"
-            H = self._history_matrix(history, _num_samples(X), normalize=normalize)
+            H = self._history_matrix(history, num_samples(X), normalize=normalize)
         chunk = max(1, _MAX_SCORES // max(len(self.entities_), 1))
         start = 0
         for logits in self._iter_network_output(X):
@@ -331,10 +327,9 @@ class SketchRecommender(SketchNetBase):
         return position
 
     def _explained_value(self, logits, targets):
-        codes = torch.as_tensor(
-            np.asarray(self.target_sketcher_.codes_), dtype=torch.int64, device=logits.device
-        )[targets]
-        columns = codes + torch.arange(self.n_sketches_, device=logits.device) * self.sketch_dim_
+        columns = torch.as_tensor(
+            self.codebook_.columns(targets), dtype=torch.int64, device=logits.device
+        )
         log_probs = sketch_log_softmax(logits, self.sketch_dim_)
         return log_probs.gather(1, columns).sum(dim=1)
 

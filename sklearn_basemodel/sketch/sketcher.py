@@ -1,4 +1,4 @@
-"""EMDE: density-aware sketches of sets of entities, as a scikit-learn transformer.
+"""EMDESketcher: density-aware sketches of sets of entities, as a scikit-learn transformer.
 
 An entity (a product, a page, a category) is coded by ``n_sketches`` independent partitionings of
 its vector space, each into ``sketch_dim`` buckets; the sketch of a set of entities (a customer's
@@ -8,272 +8,39 @@ history, a basket) is the weighted count of its members in every bucket.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import chain
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._hypergraph import FlatRows, _describe, flatten_rows, lookup
-from .embedders import _input_column_name
-from .exceptions import UnknownEntityWarning
-
-try:  # scikit-learn >= 1.9 can be configured to return sparse arrays instead of matrices
-    from sklearn.utils import _align_api_if_sparse
-except ImportError:  # pragma: no cover - older scikit-learn
-
-    def _align_api_if_sparse(X):
-        return X
-
+from .._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _fit_context,
+    align_api_if_sparse,
+    dense_output_requested,
+)
+from ..decay import parse_half_life, parse_reference_time, time_values
+from ..embed._base import input_column_name
+from ..exceptions import UnknownEntityWarning
+from ..rows import FlatRows, flatten_parallel, flatten_rows, lookup, split_timed_rows
+from .codebook import SketchCodebook
+from .kernel import sketch_matrix
+from .partition import check_vectors, given_vectors, partition
 
 __all__ = ["EMDESketcher"]
 
-# Rows are sketched in chunks whose scratch array (rows x n_sketches*sketch_dim cells) stays
-# cache-sized.
-_SPARSE_CHUNK_CELLS = 1 << 17
-_DENSE_CHUNK_CELLS = 1 << 18
-# score_entities gathers at most this many scores per temporary block
-_SCORE_CHUNK_CELLS = 1 << 24
 
-_TIMED_ROW_HELP = (
-    "With half_life set, each row is a pair (keys, timestamps) of parallel lists, optionally "
-    "a triple (keys, timestamps, weights), e.g. [(['milk', 'bread'], [t1, t2])]; or pass a "
-    "DataFrame whose first column holds the key lists and second column the timestamp lists "
-    "(and an optional third column the weight lists)."
-)
-
-
-# --------------------------------------------------------------------------- sketch kernel
-def _divide_by_block_norms(values, block, n_blocks, norm):
-    """Divide each value by the norm of its block (one block = one partitioning of one row).
-
-    ``values`` is float64 and is divided in place (and returned).
-    """
-    if norm == "l2":
-        norms = np.sqrt(np.bincount(block, weights=np.square(values), minlength=n_blocks))
-    else:
-        norms = np.bincount(block, weights=np.abs(values), minlength=n_blocks)
-    values /= np.take(norms, block)  # every block holding a nonzero value has a nonzero norm
-    return values
-
-
-def _normalize_blocks(blocks, norm, out):
-    """``out[...] = blocks / norms``; arrays of shape (n_rows, n_sketches, sketch_dim)."""
-    if norm == "l2":
-        norms = np.sqrt(np.einsum("rjw,rjw->rj", blocks, blocks).astype(np.float64))
-    else:
-        norms = np.abs(blocks).sum(axis=2, dtype=np.float64)
-    norms[norms == 0] = 1.0  # all-zero blocks stay zero
-    np.multiply(blocks, (1.0 / norms)[:, :, None], out=out, casting="unsafe")
-
-
-def _bucket_sums(entity, indptr, weights, codes, sketch_dim, cells_per_chunk):
-    """Yield ``(r0, r1, sums)`` for chunks of rows that hold events: ``sums`` is the flat
-    (rows r0:r1 x width) array of weighted counts, cell ``r * width + j * sketch_dim + b``."""
-    n_sketches = codes.shape[1]
-    width = n_sketches * sketch_dim
-    offsets = np.arange(n_sketches, dtype=np.int32) * np.int32(sketch_dim)
-    # the column of every entity in every partitioning; computed per event when that is less work
-    columns = codes + offsets if len(entity) > len(codes) else None
-    counts = np.diff(indptr)
-    step = max(1, cells_per_chunk // width)
-    for r0 in range(0, len(counts), step):
-        r1 = min(r0 + step, len(counts))
-        a, b = indptr[r0], indptr[r1]
-        if a == b:
-            continue
-        if columns is None:
-            cell = np.take(codes, entity[a:b], axis=0)
-            cell += offsets
-        else:
-            cell = np.take(columns, entity[a:b], axis=0)
-        cell += np.repeat(np.arange(r1 - r0, dtype=np.int32) * np.int32(width), counts[r0:r1])[
-            :, None
-        ]
-        w = None if weights is None else np.repeat(weights[a:b], n_sketches)
-        yield r0, r1, np.bincount(cell.ravel(), weights=w, minlength=(r1 - r0) * width)
-
-
-def _sketch_matrix(entity, indptr, weights, codes, sketch_dim, norm, dense):
-    """Sketches of rows of entities: per row, the weighted one-hot codes summed.
-
-    Parameters
-    ----------
-    entity : ndarray of shape (n_events,), int
-        Vocabulary position of every event (all known), grouped by row.
-    indptr : ndarray of shape (n_rows + 1,)
-        Row i holds ``entity[indptr[i]:indptr[i + 1]]``.
-    weights : ndarray of shape (n_events,) or None
-        Weight of every event; None means 1.
-    codes : ndarray of shape (n_entities, n_sketches), int32
-        Bucket of every entity in every partitioning.
-    sketch_dim : int
-    norm : {"l2", "l1", None}
-        Per-(row, partitioning) normalisation.
-    dense : bool
-        ndarray output instead of a canonical CSR matrix.
-    """
-    n_rows = len(indptr) - 1
-    n_sketches = codes.shape[1]
-    width = n_sketches * sketch_dim
-    chunks = _bucket_sums(
-        entity, indptr, weights, codes, sketch_dim,
-        _DENSE_CHUNK_CELLS if dense else _SPARSE_CHUNK_CELLS,
-    )
-    if dense:
-        out = np.zeros((n_rows, width), dtype=np.float32)
-        for r0, r1, sums in chunks:
-            if norm is None:
-                out[r0:r1] = sums.reshape(r1 - r0, width)
-            else:
-                shape = (r1 - r0, n_sketches, sketch_dim)
-                _normalize_blocks(sums.reshape(shape), norm, out[r0:r1].reshape(shape))
-        return out
-    # every (event, partitioning) gives at most one entry: fill buffers of that size in place
-    # (pages never written are never committed) rather than concatenating per-chunk pieces
-    capacity = len(entity) * n_sketches
-    data = np.empty(capacity, dtype=np.float32)
-    indices = np.empty(capacity, dtype=np.int32)
-    nnz_per_row = np.zeros(n_rows, dtype=np.int64)
-    block_shift = int(sketch_dim).bit_length() - 1
-    nnz = 0
-    for r0, r1, sums in chunks:
-        # scanning the scratch row-major yields each row's columns sorted and merged
-        nz = np.flatnonzero(sums != 0)
-        values = np.take(sums, nz).astype(np.float64, copy=False)
-        if norm is not None:
-            _divide_by_block_norms(values, nz >> block_shift, (r1 - r0) * n_sketches, norm)
-        row_ends = np.searchsorted(nz, np.arange(1, r1 - r0 + 1) * width)
-        row_nnz = np.diff(row_ends, prepend=0)
-        nnz_per_row[r0:r1] = row_nnz
-        end = nnz + len(nz)
-        row_start = np.repeat(np.arange(r1 - r0, dtype=np.int64) * width, row_nnz)
-        np.subtract(nz, row_start, out=indices[nnz:end], casting="unsafe")
-        data[nnz:end] = values
-        nnz = end
-    index_dtype = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
-    out_indptr = np.zeros(n_rows + 1, dtype=index_dtype)
-    np.cumsum(nnz_per_row, out=out_indptr[1:])
-    matrix = sp.csr_matrix(
-        (data[:nnz], indices[:nnz].astype(index_dtype, copy=False), out_indptr),
-        shape=(n_rows, width),
-    )
-    matrix.has_canonical_format = True
-    return matrix
-
-
-# --------------------------------------------------------------------------- time decay
-def _split_timed_rows(X):
-    """Time form of X -> (keys part for parsing and the embedder, timestamp rows, weight rows)."""
-    if isinstance(X, pd.DataFrame):
-        if X.shape[1] not in (2, 3):
-            raise ValueError(f"X is a DataFrame with {X.shape[1]} column(s). {_TIMED_ROW_HELP}")
-        weights = X.iloc[:, 2].tolist() if X.shape[1] == 3 else None
-        return X.iloc[:, 0], X.iloc[:, 1].tolist(), weights
-    if X is None or isinstance(X, (str, bytes, Mapping)) or not isinstance(X, Iterable):
-        raise TypeError(f"X is {_describe(X)}, not a collection of rows. {_TIMED_ROW_HELP}")
-    rows = X.tolist() if isinstance(X, pd.Series) else list(X)
-    if not rows:
-        raise ValueError(f"X has no rows. {_TIMED_ROW_HELP}")
-    size = None
-    for i, row in enumerate(rows):
-        ok = isinstance(row, (tuple, list)) and len(row) in (2, 3)
-        ok = ok and not isinstance(row[0], (str, bytes)) and isinstance(row[0], Iterable)
-        if not ok or (size is not None and len(row) != size):
-            raise TypeError(f"Row {i} of X is {_describe(row)}. {_TIMED_ROW_HELP}")
-        size = len(row)
-    weights = [row[2] for row in rows] if size == 3 else None
-    return [row[0] for row in rows], [row[1] for row in rows], weights
-
-
-def _flatten_parallel(rows, indptr, what):
-    """Concatenate per-row lists that run parallel to the keys, checking every row's length."""
-    lengths = np.empty(len(rows), dtype=np.int64)
-    for i, row in enumerate(rows):
-        if isinstance(row, (str, bytes, Mapping)) or not isinstance(row, Iterable):
-            raise TypeError(
-                f"Row {i} of the {what} is {_describe(row)}; pass one list of {what} per row, "
-                "parallel to the keys."
-            )
-        lengths[i] = len(row)
-    mismatch = np.flatnonzero(lengths != np.diff(indptr))
-    if len(mismatch):
-        i = int(mismatch[0])
-        raise ValueError(
-            f"Row {i} has {int(indptr[i + 1] - indptr[i])} keys but {int(lengths[i])} {what}; "
-            f"pass exactly one of the {what} per key."
-        )
-    return list(chain.from_iterable(rows))
-
-
-def _utc_nanoseconds(values, what):
-    try:
-        stamps = pd.to_datetime(values, utc=True)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(
-            f"Could not read the {what} as datetimes ({exc}). Pass numbers, or datetimes "
-            "(datetime, numpy.datetime64, pandas.Timestamp or ISO strings)."
-        ) from None
-    stamps = pd.DatetimeIndex(np.atleast_1d(stamps)) if not isinstance(stamps, pd.Index) else stamps
-    if stamps.isna().any():
-        raise ValueError(f"The {what} contain a missing value (NaT); drop those events first.")
-    return stamps.as_unit("ns").asi8
-
-
-def _time_values(values, what):
-    """("number", float64), ("datetime", UTC nanoseconds) or ("duration", nanoseconds)."""
-    arr = np.asarray(values) if len(values) else np.empty(0, dtype=np.float64)
-    if arr.dtype.kind in "iuf":
-        arr = arr.astype(np.float64, copy=False)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"The {what} contain NaN or infinite values; drop those events.")
-        return "number", arr
-    if arr.dtype.kind == "m" or (
-        arr.dtype == object and isinstance(arr[0], (timedelta, np.timedelta64))
-    ):
-        durations = pd.to_timedelta(arr)
-        if durations.isna().any():
-            raise ValueError(f"The {what} contain a missing value (NaT); drop those events first.")
-        return "duration", durations.as_unit("ns").asi8
-    if arr.dtype.kind in "MOUS":
-        return "datetime", _utc_nanoseconds(arr, what)
-    raise TypeError(f"The {what} have dtype {arr.dtype}; pass numbers or datetimes.")
-
-
-def _half_life(half_life):
-    """("number", value) or ("duration", nanoseconds)."""
-    if isinstance(half_life, Real):
-        return "number", float(half_life)
-    try:
-        ns = pd.Timedelta(half_life).as_unit("ns").value
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"half_life={half_life!r} is neither a positive number nor a duration such as "
-            "'14D', datetime.timedelta(days=14) or pandas.Timedelta(days=14)."
-        ) from None
-    if ns <= 0:
-        raise ValueError(f"half_life must be positive, got {half_life!r}.")
-    return "duration", float(ns)
-
-
-def _reference_time(value):
-    """("number", float) or ("datetime", UTC nanoseconds as int)."""
-    if isinstance(value, Real):
-        return "number", float(value)
-    return "datetime", int(_utc_nanoseconds([value], "reference_time")[0])
-
-
-# --------------------------------------------------------------------------- the estimator
 @dataclass
 class _Events:
     """Parsed input: keys per row, per-event weights (mapping weights times decay), and the
@@ -500,11 +267,11 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             rows = flatten_rows(X, name="X")
             events = _Events(rows, rows.weights, X)
         else:
-            keys_input, time_rows, weight_rows = _split_timed_rows(X)
+            keys_input, time_rows, weight_rows = split_timed_rows(X)
             rows = flatten_rows(keys_input, name="X (keys)", allow_weights=False)
             weights = self._decay_weights(rows, time_rows, fitting=fitting)
             if weight_rows is not None:
-                given = _flatten_parallel(weight_rows, rows.indptr, "weights")
+                given = flatten_parallel(weight_rows, rows.indptr, "weights")
                 try:
                     given = np.asarray(given, dtype=np.float64)
                 except (TypeError, ValueError):
@@ -514,13 +281,32 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
                 weights = weights * given
             events = _Events(rows, weights, keys_input)
         if fitting:
-            self.column_ = _input_column_name(events.keys_input)
+            self.column_ = input_column_name(events.keys_input)
         return events
 
+    def event_weights(self, X):
+        """The parsed rows and the weight of every event as the sketches count it.
+
+        Parameters
+        ----------
+        X : rows, as in :meth:`transform`
+
+        Returns
+        -------
+        rows : FlatRows
+            Keys of every row (``rows.keys``, ``rows.indptr``).
+        weights : ndarray of shape (n_events,), float64
+            Mapping weights times the time decay (1 for plain keys).
+        """
+        check_is_fitted(self)
+        events = self._parse(X, fitting=False)
+        weights = events.weights if events.weights is not None else events.rows.weights_or_ones()
+        return events.rows, np.asarray(weights, dtype=np.float64)
+
     def _decay_weights(self, rows, time_rows, *, fitting):
-        unit, half_life = _half_life(self.half_life)
+        unit, half_life = parse_half_life(self.half_life)
         what = "ages" if self.time_input == "age" else "timestamps"
-        kind, values = _time_values(_flatten_parallel(time_rows, rows.indptr, what), what)
+        kind, values = time_values(flatten_parallel(time_rows, rows.indptr, what), what)
         if len(values) and self.time_input == "age":
             if (kind == "duration") != (unit == "duration") or kind == "datetime":
                 raise ValueError(
@@ -565,7 +351,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
 
     def _fit_reference_time(self, kind, values):
         if self.reference_time is not None:
-            ref_kind, ref = _reference_time(self.reference_time)
+            ref_kind, ref = parse_reference_time(self.reference_time)
         elif len(values):
             ref_kind, ref = kind, values.max().item()
         else:
@@ -622,46 +408,24 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         return self._sketch_located(*self._locate(events), norm, dense)
 
     def _sketch_located(self, entity, indptr, weights, norm, dense):
-        out = _sketch_matrix(entity, indptr, weights, self.codes_, self.sketch_dim, norm, dense)
-        return out if dense else _align_api_if_sparse(out)
+        out = sketch_matrix(entity, indptr, weights, self.codebook_, norm, dense)
+        return out if dense else align_api_if_sparse(out)
+
+    @property
+    def codebook_(self):
+        """The sketch layout (:class:`SketchCodebook`) of the fitted partitionings."""
+        check_is_fitted(self, "codes_")
+        return SketchCodebook(self.codes_, self.sketch_dim)
 
     def _dense_output(self):
         """True for output="dense", or when set_output asked for a (dense) DataFrame."""
-        if self.output == "dense":
-            return True
-        try:
-            from sklearn.utils._set_output import _get_output_config
-        except ImportError:  # pragma: no cover
-            return False
-        return _get_output_config("transform", self)["dense"] != "default"
+        return self.output == "dense" or dense_output_requested(self)
 
     # ----------------------------------------------------------------------- fitting
-    def _given_vectors(self):
-        given = self.entity_vectors
-        if isinstance(given, pd.DataFrame):
-            keys, vectors = given.index.to_numpy(), given.to_numpy()
-        elif isinstance(given, tuple):
-            if len(given) != 2:
-                raise ValueError(
-                    "entity_vectors as a tuple must be a pair (keys, vectors), as returned by an "
-                    "embedder's entity_vectors()."
-                )
-            keys, vectors = np.asarray(given[0]), given[1]
-        else:
-            keys = np.empty(len(given), dtype=object)
-            keys[:] = list(given.keys())
-            try:
-                vectors = np.asarray([np.asarray(v, dtype=np.float64) for v in given.values()])
-            except ValueError:
-                raise ValueError(
-                    "entity_vectors must map every key to a vector of the same length."
-                ) from None
-        return keys, vectors
-
     def _fit_embedder(self, events, seed):
         embedder = self.embedder
         if embedder is None:
-            from .cleora import CleoraEmbedder
+            from ..embed import CleoraEmbedder
 
             embedder = CleoraEmbedder()
         if isinstance(embedder, FrozenEstimator):
@@ -682,56 +446,6 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         if embedder.get_params(deep=False).get("random_state", 0) is None:
             embedder.set_params(random_state=seed)
         return embedder.fit(events.keys_input)
-
-    def _check_vectors(self, keys, vectors):
-        keys = np.asarray(keys)
-        try:
-            vectors = np.asarray(vectors, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise TypeError("The entity vectors must be numbers.") from None
-        if len(keys) == 0 or vectors.size == 0:
-            raise ValueError("There are no entity vectors to partition (empty vocabulary).")
-        if vectors.ndim != 2 or len(vectors) != len(keys):
-            raise ValueError(
-                f"Expected one vector per key: {len(keys)} keys and vectors of shape "
-                f"{vectors.shape}."
-            )
-        if not np.isfinite(vectors).all():
-            raise ValueError("The entity vectors contain NaN or infinite values.")
-        # a list lets pandas infer the key type: integer keys get a fast integer index
-        vocabulary = pd.Index(keys.tolist() if keys.dtype == object else keys, tupleize_cols=False)
-        if vocabulary.has_duplicates:
-            raise ValueError(
-                f"Key {vocabulary[vocabulary.duplicated()][0]!r} has several entity vectors; "
-                "give one vector per key."
-            )
-        if vocabulary.hasnans:
-            raise ValueError("The entity keys contain a missing value (None or NaN).")
-        return keys, vocabulary, vectors
-
-    def _partition(self, vectors, rng):
-        """Standardise, draw K hyperplanes per partitioning, set biases at a quantile, code."""
-        n_bits = int(self.sketch_dim).bit_length() - 1
-        mean = vectors.mean(axis=0, dtype=np.float64)
-        std = vectors.std(axis=0, dtype=np.float64)
-        scale = np.where(std > 0, std, 1.0)
-        hyperplanes = rng.standard_normal((self.n_sketches, n_bits, vectors.shape[1]))
-        if self.bias_quantile == "random":
-            quantiles = rng.uniform(0.0, 1.0, (self.n_sketches, n_bits))
-        else:
-            quantiles = np.full((self.n_sketches, n_bits), float(self.bias_quantile))
-        biases = np.empty((self.n_sketches, n_bits))
-        codes = np.zeros((len(vectors), self.n_sketches), dtype=np.int32)
-        for j in range(self.n_sketches):
-            # (E - mean) / scale @ H.T without a standardised copy of E
-            directions = hyperplanes[j] / scale
-            projection = vectors @ directions.T.astype(np.float32)
-            projection -= (mean @ directions.T).astype(np.float32)
-            for k in range(n_bits):
-                biases[j, k] = np.quantile(projection[:, k], quantiles[j, k])
-                codes[:, j] |= (projection[:, k] > biases[j, k]).astype(np.int32) << k
-        self.mean_, self.scale_ = mean, scale
-        self.hyperplanes_, self.biases_, self.codes_ = hyperplanes, biases, codes
 
     def _fit(self, X):
         """Fit and return the parsed, located events of X (or None) for fit_transform."""
@@ -763,12 +477,13 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             self.column_ = None
         if self.entity_vectors is not None:
             self.embedder_ = None
-            keys, vectors = self._given_vectors()
+            keys, vectors = given_vectors(self.entity_vectors)
         else:
             self.embedder_ = self._fit_embedder(events, embedder_seed)
             keys, vectors = self.embedder_.entity_vectors(column=self.embedder_column)
-        self.keys_, self.vocabulary_, vectors = self._check_vectors(keys, vectors)
-        self._partition(vectors, rng)
+        self.keys_, self.vocabulary_, vectors = check_vectors(keys, vectors)
+        part = partition(vectors, self.n_sketches, width, self.bias_quantile, rng)
+        self.mean_, self.scale_, self.hyperplanes_, self.biases_, self.codes_ = part
         self.n_features_out_ = self.n_sketches * width
         self._n_features_out = self.n_features_out_
         self.entity_counts_ = np.zeros(len(self.keys_), dtype=np.float64)
@@ -929,29 +644,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         norm = self.normalize if norm == "auto" else norm
         if norm not in ("l2", "l1", None):
             raise ValueError(f"norm must be 'auto', 'l2', 'l1' or None, got {norm!r}.")
-        self._check_width(sketches)
-        if sp.issparse(sketches):
-            out = sketches.tocsr().astype(np.float32)  # astype copies
-            out.sum_duplicates()
-            if norm is not None and out.nnz:
-                row = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
-                block = row * self.n_sketches + out.indices // self.sketch_dim
-                values = out.data.astype(np.float64)
-                _divide_by_block_norms(values, block, out.shape[0] * self.n_sketches, norm)
-                out.data = values.astype(np.float32)
-            return out
-        out = np.array(sketches, dtype=np.float32)
-        if norm is not None:
-            blocks = out.reshape(len(out), self.n_sketches, self.sketch_dim)
-            _normalize_blocks(blocks.astype(np.float64), norm, blocks)
-        return out
-
-    def _check_width(self, sketches):
-        if len(np.shape(sketches)) != 2 or np.shape(sketches)[1] != self.n_features_out_:
-            raise ValueError(
-                f"Expected sketches of shape (n_rows, {self.n_features_out_}), got "
-                f"{np.shape(sketches)}."
-            )
+        return self.codebook_.normalize(sketches, norm)
 
     # ----------------------------------------------------------------------- decoding
     def score_entities(self, log_probs, popularity_correction=False, *, smoothing=1.0):
@@ -993,33 +686,11 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             raise ValueError("log_probs contains NaN.")
         if not smoothing > 0:
             raise ValueError(f"smoothing must be positive, got {smoothing!r}.")
-        columns = self.codes_ + np.arange(self.n_sketches, dtype=np.int32) * self.sketch_dim
-        n_rows, n_entities = len(log_probs), len(self.codes_)
-        scores = np.empty((n_rows, n_entities), dtype=np.float32)
-        buffer = np.empty((0, n_entities), dtype=np.float32)
-        step = max(1, _SCORE_CHUNK_CELLS // max(n_entities, 1))
-        for r0 in range(0, n_rows, step):
-            r1 = min(r0 + step, n_rows)
-            block, out = log_probs[r0:r1], scores[r0:r1]
-            if len(buffer) != r1 - r0:
-                buffer = np.empty((r1 - r0, n_entities), dtype=np.float32)
-            np.take(block, columns[:, 0], axis=1, out=out, mode="clip")  # unbuffered
-            for j in range(1, self.n_sketches):
-                np.take(block, columns[:, j], axis=1, out=buffer, mode="clip")
-                out += buffer
+        book = self.codebook_
+        offset = None
         if popularity_correction:
-            scores += self._popularity_offset(smoothing)[None, :]
-        return scores
-
-    def _popularity_offset(self, smoothing):
-        """log pop(i) - sum_j log pi_j[b_j(i)], per entity."""
-        popularity = self.entity_counts_ + smoothing
-        popularity = popularity / popularity.sum()
-        offset = np.log(popularity)
-        for j in range(self.n_sketches):
-            mass = np.bincount(self.codes_[:, j], weights=popularity, minlength=self.sketch_dim)
-            offset -= np.log(mass[self.codes_[:, j]])
-        return offset.astype(np.float32)
+            offset = book.popularity_offset(self.entity_counts_ + smoothing)
+        return book.decode(log_probs, offset)
 
     # ----------------------------------------------------------------------- metadata
     def get_feature_names_out(self, input_features=None):
@@ -1043,10 +714,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             prefix = str(self.column_)
         else:
             prefix = type(self).__name__.lower()
-        return np.asarray(
-            [f"{prefix}_s{j}_b{b}" for j in range(self.n_sketches) for b in range(self.sketch_dim)],
-            dtype=object,
-        )
+        return self.codebook_.feature_names(prefix)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -23,6 +23,8 @@ __all__ = [
     "lookup",
     "is_list_like_column",
     "unique_per_row",
+    "split_timed_rows",
+    "flatten_parallel",
 ]
 
 _ROW_HELP = (
@@ -327,3 +329,56 @@ def is_list_like_column(values) -> bool:
             continue
         return isinstance(v, (list, tuple, set, frozenset, np.ndarray, Mapping))
     return False
+
+
+# --------------------------------------------------------------------------- timed rows
+_TIMED_ROW_HELP = (
+    "With half_life set, each row is a pair (keys, timestamps) of parallel lists, optionally "
+    "a triple (keys, timestamps, weights), e.g. [(['milk', 'bread'], [t1, t2])]; or pass a "
+    "DataFrame whose first column holds the key lists and second column the timestamp lists "
+    "(and an optional third column the weight lists)."
+)
+
+
+
+def split_timed_rows(X):
+    """Time form of X -> (keys part for parsing and the embedder, timestamp rows, weight rows)."""
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] not in (2, 3):
+            raise ValueError(f"X is a DataFrame with {X.shape[1]} column(s). {_TIMED_ROW_HELP}")
+        weights = X.iloc[:, 2].tolist() if X.shape[1] == 3 else None
+        return X.iloc[:, 0], X.iloc[:, 1].tolist(), weights
+    if X is None or isinstance(X, (str, bytes, Mapping)) or not isinstance(X, Iterable):
+        raise TypeError(f"X is {_describe(X)}, not a collection of rows. {_TIMED_ROW_HELP}")
+    rows = X.tolist() if isinstance(X, pd.Series) else list(X)
+    if not rows:
+        raise ValueError(f"X has no rows. {_TIMED_ROW_HELP}")
+    size = None
+    for i, row in enumerate(rows):
+        ok = isinstance(row, (tuple, list)) and len(row) in (2, 3)
+        ok = ok and not isinstance(row[0], (str, bytes)) and isinstance(row[0], Iterable)
+        if not ok or (size is not None and len(row) != size):
+            raise TypeError(f"Row {i} of X is {_describe(row)}. {_TIMED_ROW_HELP}")
+        size = len(row)
+    weights = [row[2] for row in rows] if size == 3 else None
+    return [row[0] for row in rows], [row[1] for row in rows], weights
+
+
+def flatten_parallel(rows, indptr, what):
+    """Concatenate per-row lists that run parallel to the keys, checking every row's length."""
+    lengths = np.empty(len(rows), dtype=np.int64)
+    for i, row in enumerate(rows):
+        if isinstance(row, (str, bytes, Mapping)) or not isinstance(row, Iterable):
+            raise TypeError(
+                f"Row {i} of the {what} is {_describe(row)}; pass one list of {what} per row, "
+                "parallel to the keys."
+            )
+        lengths[i] = len(row)
+    mismatch = np.flatnonzero(lengths != np.diff(indptr))
+    if len(mismatch):
+        i = int(mismatch[0])
+        raise ValueError(
+            f"Row {i} has {int(indptr[i + 1] - indptr[i])} keys but {int(lengths[i])} {what}; "
+            f"pass exactly one of the {what} per key."
+        )
+    return list(chain.from_iterable(rows))
