@@ -14,6 +14,8 @@ import.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import scipy
 import scipy.sparse as sp
@@ -27,6 +29,20 @@ from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     validate_parameter_constraints,
     validate_params,
 )
+
+
+class IntegerInterval(Interval):
+    """``Interval(Integral, left, right, closed=...)`` that refuses booleans.
+
+    ``True`` is an ``Integral`` in Python, so scikit-learn's interval accepts
+    ``n_components=True`` and numpy fails later with "an integer is required".
+    """
+
+    def __init__(self, left, right, *, closed):
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
 def _version(module) -> tuple:

@@ -49,7 +49,24 @@ def _object_key_hash(key) -> int | None:
         return _digest(b"s" + key.encode("utf-8", "surrogatepass"))
     if isinstance(key, bytes):
         return _digest(b"b" + key)
-    return _digest(b"r" + type(key).__qualname__.encode() + b":" + repr(key).encode())
+    return _digest(_canonical_bytes(key))
+
+
+def _canonical_bytes(key) -> bytes:
+    """Bytes that identify a key whatever the process: sets and frozensets by their sorted
+    members (their iteration order, and so their repr, follows Python's per-process string hash
+    randomisation), tuples member by member, anything else by type and repr."""
+    if isinstance(key, str):
+        return b"s" + key.encode("utf-8", "surrogatepass")
+    if isinstance(key, bytes):
+        return b"b" + key
+    if isinstance(key, (set, frozenset)):
+        members = sorted(_canonical_bytes(member) for member in key)
+        return b"f" + str(len(members)).encode() + b"(" + b"\x00".join(members) + b")"
+    if isinstance(key, tuple):
+        members = [_canonical_bytes(member) for member in key]
+        return b"t" + str(len(members)).encode() + b"(" + b"\x00".join(members) + b")"
+    return b"r" + type(key).__qualname__.encode() + b":" + repr(key).encode()
 
 
 def key_hashes(keys: np.ndarray) -> np.ndarray:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ._compat import HasMethods, Interval, StrOptions, validate_params
+from ._compat import HasMethods, IntegerInterval, Interval, StrOptions, validate_params
 from ._hashing import seed_from_random_state
 
 __all__ = [
@@ -435,10 +435,10 @@ def _truth(customers, catalog, reason, start, end):
 
 @validate_params(
     {
-        "n_events": [Interval(Integral, 1, None, closed="left")],
-        "n_customers": [Interval(Integral, 1, None, closed="left"), None],
-        "n_products": [Interval(Integral, 1, None, closed="left"), None],
-        "n_categories": [Interval(Integral, 1, None, closed="left"), None],
+        "n_events": [IntegerInterval(1, None, closed="left")],
+        "n_customers": [IntegerInterval(1, None, closed="left"), None],
+        "n_products": [IntegerInterval(1, None, closed="left"), None],
+        "n_categories": [IntegerInterval(1, None, closed="left"), None],
         "start": [str, datetime.date, np.datetime64],
         "end": [str, datetime.date, np.datetime64],
         "malformed_fraction": [Interval(Real, 0, 0.5, closed="both")],

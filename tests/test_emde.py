@@ -395,10 +395,16 @@ def test_time_decay_input_errors(params, rows, error, match):
         sketcher(**({"half_life": 2.0} | params)).fit(rows)
 
 
-def test_far_future_events_raise_instead_of_overflowing():
-    sk = sketcher(half_life=1.0, reference_time=0.0).fit([(["a"], [0.0])])
+def test_far_future_events_raise_in_raw_sketches_but_normalise_exactly():
+    sk = sketcher(half_life=1.0, reference_time=0.0).fit([(["a", "b"], [0.0, 0.0])])
     with pytest.raises(ValueError, match="overflow"):
-        sk.transform([(["a"], [5000.0])])
+        sk.raw_sketches([(["a"], [5000.0])])
+    # normalised sketches only depend on the weights within a row: an old or future row is
+    # sketched exactly like the same row shifted to the reference time
+    far = sk.transform([(["a", "b"], [5000.0, 5001.0]), (["a", "b"], [-1200.0, -1199.0])])
+    near = sk.transform([(["a", "b"], [0.0, 1.0])])
+    assert np.isfinite(far.toarray()).all()
+    np.testing.assert_allclose(far.toarray(), np.vstack([near.toarray()] * 2), rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- incremental

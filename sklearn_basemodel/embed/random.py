@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import Interval, _fit_context
+from .._compat import IntegerInterval, _fit_context
 from .._hashing import hashed_vectors, seed_from_random_state
 from ..rows import flatten_rows
 from ._base import check_column, input_column_name
@@ -65,7 +63,7 @@ class RandomVectorEmbedder(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [IntegerInterval(1, None, closed="left")],
         "random_state": ["random_state"],
     }
 

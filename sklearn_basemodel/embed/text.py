@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import HasMethods, Interval, _fit_context
+from .._compat import HasMethods, IntegerInterval, _fit_context
 from ._base import check_column, normalize_rows
 
 __all__ = ["TextEmbedder"]
@@ -109,7 +108,7 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [IntegerInterval(1, None, closed="left")],
         "vectorizer": [HasMethods(["fit_transform", "transform"]), None],
         "random_state": ["random_state"],
     }
@@ -142,13 +141,20 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         terms = self.vectorizer_.fit_transform(texts)
         # randomized SVD needs n_components <= n_features; fewer than the items keeps it full rank
         self.n_components_ = int(max(1, min(self.n_components, terms.shape[1], terms.shape[0] - 1)))
-        self.svd_ = TruncatedSVD(self.n_components_, random_state=self.random_state).fit(terms)
+        if terms.shape[1] < 2:  # one term: nothing to reduce (and TruncatedSVD needs two)
+            self.n_components_ = terms.shape[1]
+            self.svd_ = None
+        else:
+            self.svd_ = TruncatedSVD(self.n_components_, random_state=self.random_state)
+            self.svd_.fit(terms)
         self.vocabulary_ = pd.Index(keys, tupleize_cols=False)
         self.embeddings_ = self._embed(terms)
         self._n_features_out = self.n_components_
         return self
 
     def _embed(self, terms) -> np.ndarray:
+        if self.svd_ is None:
+            return normalize_rows(terms.toarray().astype(np.float32))
         return normalize_rows(self.svd_.transform(terms).astype(np.float32))
 
     def transform(self, X):

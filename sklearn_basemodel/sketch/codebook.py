@@ -19,27 +19,42 @@ __all__ = ["SketchCodebook", "codebook_of"]
 _SCORE_CHUNK_CELLS = 1 << 24
 
 
-def divide_by_block_norms(values, block, n_blocks, norm):
+def divide_by_block_norms(values, block, norm):
     """Divide each value by the norm of its block (one block = one partitioning of one row).
 
-    ``values`` is float64 and is divided in place (and returned).
+    ``values`` is float64 and is divided in place (and returned); ``block`` is non-decreasing
+    (values of a block are contiguous, as in a canonical CSR matrix). Each block is first
+    scaled by its largest magnitude, so that squares neither underflow (weights near 1e-170)
+    nor overflow (near 1e160): the normalised block does not depend on that scale.
     """
+    if not len(values):
+        return values
+    starts = np.flatnonzero(np.diff(block, prepend=block[0] - 1))
+    lengths = np.diff(np.append(starts, len(values)))
+    magnitude = np.abs(values)
+    values /= np.repeat(np.maximum.reduceat(magnitude, starts), lengths)
     if norm == "l2":
-        norms = np.sqrt(np.bincount(block, weights=np.square(values), minlength=n_blocks))
+        norms = np.sqrt(np.add.reduceat(np.square(values), starts))
     else:
-        norms = np.bincount(block, weights=np.abs(values), minlength=n_blocks)
-    values /= np.take(norms, block)  # every block holding a nonzero value has a nonzero norm
+        norms = np.add.reduceat(np.abs(values), starts)
+    values /= np.repeat(norms, lengths)
     return values
 
 
 def normalize_blocks(blocks, norm, out):
-    """``out[...] = blocks / norms``; arrays of shape (n_rows, n_sketches, sketch_dim)."""
+    """``out[...] = blocks / norms``; arrays of shape (n_rows, n_sketches, sketch_dim).
+
+    Blocks are scaled by their largest magnitude first (see :func:`divide_by_block_norms`).
+    """
+    peak = np.abs(blocks).max(axis=2).astype(np.float64)
+    peak[peak == 0] = 1.0  # all-zero blocks stay zero
+    scaled = blocks / peak[:, :, None]
     if norm == "l2":
-        norms = np.sqrt(np.einsum("rjw,rjw->rj", blocks, blocks).astype(np.float64))
+        norms = np.sqrt(np.einsum("rjw,rjw->rj", scaled, scaled))
     else:
-        norms = np.abs(blocks).sum(axis=2, dtype=np.float64)
-    norms[norms == 0] = 1.0  # all-zero blocks stay zero
-    np.multiply(blocks, (1.0 / norms)[:, :, None], out=out, casting="unsafe")
+        norms = np.abs(scaled).sum(axis=2)
+    norms[norms == 0] = 1.0
+    np.multiply(scaled, (1.0 / norms)[:, :, None], out=out, casting="unsafe")
 
 
 class SketchCodebook:
@@ -145,6 +160,9 @@ class SketchCodebook:
         if norm not in ("l2", "l1", None):
             raise ValueError(f"norm must be 'l2', 'l1' or None, got {norm!r}.")
         self.check_width(sketches)
+        values = sketches.data if sp.issparse(sketches) else np.asarray(sketches)
+        if not np.isfinite(values).all():
+            raise ValueError("The sketches contain NaN or infinite values.")
         if sp.issparse(sketches):
             out = sketches.tocsr().astype(np.float32)  # astype copies
             out.sum_duplicates()
@@ -152,7 +170,7 @@ class SketchCodebook:
                 row = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
                 block = row * self.n_sketches + self.block_of(out.indices)
                 values = out.data.astype(np.float64)
-                divide_by_block_norms(values, block, out.shape[0] * self.n_sketches, norm)
+                divide_by_block_norms(values, block, norm)
                 out.data = values.astype(np.float32)
             return out
         out = np.array(sketches, dtype=np.float32)

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import (
     HasMethods,
+    IntegerInterval,
     Interval,
     StrOptions,
     _fit_context,
@@ -43,12 +44,39 @@ __all__ = ["EMDESketcher"]
 
 @dataclass
 class _Events:
-    """Parsed input: keys per row, per-event weights (mapping weights times decay), and the
-    part of X an embedder fits on."""
+    """Parsed input: keys per row, per-event weights (mapping or given weights), the log2 of
+    the time decay of every event (None without ``half_life``), and the part of X an embedder
+    fits on."""
 
     rows: FlatRows
-    weights: np.ndarray | None
+    given: np.ndarray | None
     keys_input: object
+    log2_decay: np.ndarray | None = None
+
+    def weights(self, relative):
+        """Per-event weights (None means all 1): given weights times decay.
+
+        ``relative=True`` measures each row's decay from its newest event, which leaves
+        normalised sketches unchanged (a per-row factor cancels in every block) but keeps weights
+        finite however old the row is; raw sketches need the absolute decay.
+        """
+        if self.log2_decay is None:
+            return self.given
+        log2_decay = self.log2_decay
+        if relative and len(log2_decay):
+            indptr = self.rows.indptr
+            lengths = np.diff(indptr)
+            full = lengths > 0
+            newest = np.maximum.reduceat(log2_decay, indptr[:-1][full])
+            log2_decay = log2_decay - np.repeat(newest, lengths[full])
+        with np.errstate(over="ignore"):
+            weights = np.exp2(log2_decay)
+        if not np.isfinite(weights).all():
+            raise ValueError(
+                "Some decay weights overflow: events lie hundreds of half-lives after "
+                "reference_time. Set reference_time to (about) the latest event."
+            )
+        return weights if self.given is None else weights * self.given
 
 
 class EMDESketcher(TransformerMixin, BaseEstimator):
@@ -206,8 +234,8 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "embedder": [HasMethods(["fit", "entity_vectors"]), None],
-        "n_sketches": [Interval(Integral, 1, None, closed="left")],
-        "sketch_dim": [Interval(Integral, 2, None, closed="left")],
+        "n_sketches": [IntegerInterval(1, None, closed="left")],
+        "sketch_dim": [IntegerInterval(2, None, closed="left")],
         "normalize": [StrOptions({"l2", "l1"}), None],
         "output": [StrOptions({"sparse", "dense"})],
         "bias_quantile": [Interval(Real, 0, 1, closed="neither"), StrOptions({"random"})],
@@ -269,7 +297,8 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         else:
             keys_input, time_rows, weight_rows = split_timed_rows(X)
             rows = flatten_rows(keys_input, name="X (keys)", allow_weights=False)
-            weights = self._decay_weights(rows, time_rows, fitting=fitting)
+            log2_decay = self._log2_decay(rows, time_rows, fitting=fitting)
+            given = None
             if weight_rows is not None:
                 given = flatten_parallel(weight_rows, rows.indptr, "weights")
                 try:
@@ -278,8 +307,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
                     raise TypeError("The weights of the rows must be numbers.") from None
                 if not np.isfinite(given).all():
                     raise ValueError("The weights of the rows contain NaN or infinite values.")
-                weights = weights * given
-            events = _Events(rows, weights, keys_input)
+            events = _Events(rows, given, keys_input, log2_decay)
         if fitting:
             self.column_ = input_column_name(events.keys_input)
         return events
@@ -296,14 +324,17 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         rows : FlatRows
             Keys of every row (``rows.keys``, ``rows.indptr``).
         weights : ndarray of shape (n_events,), float64
-            Mapping weights times the time decay (1 for plain keys).
+            Mapping weights times the time decay (1 for plain keys); the decay is measured
+            from each row's newest event, as normalised sketches are.
         """
         check_is_fitted(self)
         events = self._parse(X, fitting=False)
-        weights = events.weights if events.weights is not None else events.rows.weights_or_ones()
+        weights = events.weights(relative=True)
+        weights = weights if weights is not None else events.rows.weights_or_ones()
         return events.rows, np.asarray(weights, dtype=np.float64)
 
-    def _decay_weights(self, rows, time_rows, *, fitting):
+    def _log2_decay(self, rows, time_rows, *, fitting):
+        """``-age / half_life`` of every event (the log2 of its decay weight)."""
         unit, half_life = parse_half_life(self.half_life)
         what = "ages" if self.time_input == "age" else "timestamps"
         kind, values = time_values(flatten_parallel(time_rows, rows.indptr, what), what)
@@ -340,14 +371,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             if fitting and self.time_input == "timestamp":
                 self._fit_reference_time(None, values)
             ages = values.astype(np.float64)
-        with np.errstate(over="ignore"):
-            weights = np.exp2(-ages / half_life)
-        if not np.isfinite(weights).all():
-            raise ValueError(
-                "Some decay weights overflow: events lie hundreds of half-lives after "
-                "reference_time. Set reference_time to (about) the latest event."
-            )
-        return weights
+        return -ages / half_life
 
     def _fit_reference_time(self, kind, values):
         if self.reference_time is not None:
@@ -374,7 +398,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             return "datetime", int(ref.as_unit("ns").value)
         return "number", ref
 
-    def _locate(self, events):
+    def _locate(self, events, relative=False):
         """Vocabulary positions of the known events, their row pointers and weights."""
         rows = events.rows
         position = lookup(rows.keys, self.vocabulary_)
@@ -382,7 +406,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         n_unknown = int(len(position) - np.count_nonzero(known))
         self.n_unknown_keys_ = n_unknown
         if not n_unknown:
-            return position, rows.indptr, events.weights
+            return position, rows.indptr, events.weights(relative)
         share = n_unknown / len(position)
         examples = list(dict.fromkeys(rows.keys[~known][:50].tolist()))[:5]
         message = (
@@ -401,11 +425,12 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
             )
         kept = np.zeros(len(position) + 1, dtype=np.int64)
         np.cumsum(known, out=kept[1:])
-        weights = None if events.weights is None else events.weights[known]
+        weights = events.weights(relative)
+        weights = None if weights is None else weights[known]
         return position[known], kept[rows.indptr], weights
 
     def _sketch(self, events, norm, dense):
-        return self._sketch_located(*self._locate(events), norm, dense)
+        return self._sketch_located(*self._locate(events, relative=norm is not None), norm, dense)
 
     def _sketch_located(self, entity, indptr, weights, norm, dense):
         out = sketch_matrix(entity, indptr, weights, self.codebook_, norm, dense)
@@ -490,7 +515,7 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
         self.n_unknown_keys_ = 0
         if events is None:
             return None
-        located = self._locate(events)
+        located = self._locate(events, relative=self.normalize is not None)
         self.entity_counts_ += np.bincount(located[0], minlength=len(self.keys_))
         return located
 
@@ -604,6 +629,9 @@ class EMDESketcher(TransformerMixin, BaseEstimator):
                 f"rows and the sketches have {self.n_features_out_} columns; pass one old sketch "
                 "per new row."
             )
+        old_values = old_raw_sketches.data if sp.issparse(old_raw_sketches) else old_raw_sketches
+        if not np.isfinite(np.asarray(old_values, dtype=np.float64)).all():
+            raise ValueError("old_raw_sketches contain NaN or infinite values.")
         decay = np.asarray(decay, dtype=np.float64)
         if decay.ndim > 1 or (decay.ndim == 1 and len(decay) != n_rows):
             raise ValueError(

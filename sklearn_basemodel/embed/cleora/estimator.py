@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..._compat import Interval, StrOptions, _fit_context
+from ..._compat import IntegerInterval, StrOptions, _fit_context
 from ..._hashing import seed_from_random_state
 from ...exceptions import UnknownEntityWarning
 from ...rows import lookup
@@ -122,11 +122,11 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "n_iter": [Interval(Integral, 0, None, closed="left"), list, tuple],
+        "n_components": [IntegerInterval(1, None, closed="left")],
+        "n_iter": [IntegerInterval(0, None, closed="left"), list, tuple],
         "propagation": [StrOptions({"left", "symmetric"})],
         "whiten": ["boolean"],
-        "min_count": [Interval(Integral, 1, None, closed="left")],
+        "min_count": [IntegerInterval(1, None, closed="left")],
         "columns": [None, list, tuple],
         "relations": [None, list, tuple],
         "share_keys": ["boolean"],
@@ -188,7 +188,9 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         """
         steps = iteration_steps(self.n_iter)
         t0 = time.perf_counter()
-        parsed = parse_columns(X, columns=self.columns, share_keys=self.share_keys)
+        parsed = parse_columns(
+            X, columns=self.columns, share_keys=self.share_keys, allow_weights=False
+        )
         names = [name for name, _ in parsed]
         relations = check_relations(self.relations, names)
         columns, vocabulary, counts, n_dropped, blocks = build_vocabulary(
@@ -305,6 +307,8 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         -------
         DataFrame with columns ``key`` and ``similarity``, most similar first.
         """
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, Integral) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
         query = self.get_vectors([key], column=column)[0]
         target = target_column if target_column is not None else column
         keys, vectors = self.entity_vectors(target)

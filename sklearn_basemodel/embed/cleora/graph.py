@@ -45,11 +45,21 @@ def iteration_steps(n_iter) -> list[int]:
         raise ValueError(f"n_iter lists an iteration count twice: {n_iter!r}.")
     return sorted(int(s) for s in steps)
 
-def parse_columns(X, *, columns=None, share_keys=False, fitted_columns=None):
-    """Input -> list of (column name, FlatRows)."""
+def parse_columns(X, *, columns=None, share_keys=False, fitted_columns=None, allow_weights=True):
+    """Input -> list of (column name, FlatRows).
+
+    ``allow_weights=False`` refuses mapping rows (key -> weight): the graph's hyperedges are
+    sets, so weights would be silently dropped.
+    """
     if isinstance(X, pd.DataFrame):
+        if X.columns.has_duplicates:
+            duplicated = list(dict.fromkeys(X.columns[X.columns.duplicated()]))
+            raise ValueError(
+                f"X has duplicate column names {duplicated!r}; give every column its own name."
+            )
         wanted = fitted_columns if fitted_columns is not None else columns
         if wanted is None:
+            _refuse_measurement_columns(X)
             wanted = list(X.columns)
         if fitted_columns is not None:
             wanted = [c for c in fitted_columns if c in X.columns]
@@ -71,7 +81,9 @@ def parse_columns(X, *, columns=None, share_keys=False, fitted_columns=None):
         for col in wanted:
             values = X[col]
             if is_list_like_column(values):
-                parsed.append((col, flatten_rows(values, name=f"column {col!r}")))
+                parsed.append(
+                    (col, flatten_rows(values, name=f"column {col!r}", allow_weights=allow_weights))
+                )
             else:
                 parsed.append((col, flatten_scalars(values, name=f"column {col!r}")))
         return parsed
@@ -82,7 +94,23 @@ def parse_columns(X, *, columns=None, share_keys=False, fitted_columns=None):
             "known."
         )
     name = fitted_columns[0] if fitted_columns is not None else None
-    return [(name, flatten_rows(X, name="X"))]
+    return [(name, flatten_rows(X, name="X", allow_weights=allow_weights))]
+
+
+def _refuse_measurement_columns(X):
+    """With ``columns=None`` every column of a DataFrame becomes a kind of entity: refuse
+    timestamps, durations and fractional numbers, which are measurements, not entities (a
+    hyperedge table usually carries them next to its item lists)."""
+    suspicious = [
+        col for col in X.columns
+        if X[col].dtype.kind in "mMf" or isinstance(X[col].dtype, pd.DatetimeTZDtype)
+    ]  # fmt: skip
+    if suspicious:
+        raise ValueError(
+            f"columns={None!r} embeds every column of X as entities, but {suspicious!r} hold "
+            "timestamps, durations or fractional numbers. Pass columns=[...] naming the "
+            "entity columns (e.g. the item lists of a hyperedge table)."
+        )
 
 def check_relations(relations, names: list) -> list:
     """The relations (column for a clique, pair of columns for a bipartite graph), checked."""
