@@ -331,3 +331,34 @@ def test_sklearn_estimator_checks():
     assert failed == []
     passed = {r["check_name"] for r in results if r["status"] == "passed"}
     assert {"check_estimators_pickle", "check_fit_idempotent", "check_dict_unchanged"} <= passed
+
+
+# --------------------------------------------------------------------------- over-smoothing
+def test_mean_cosine_is_the_mean_over_all_pairs_and_collapse_warns():
+    from sklearn_basemodel.exceptions import OversmoothingWarning
+
+    rng = np.random.default_rng(3)
+    # a dense customer x products graph: every row links many of 30 products
+    rows = [list(rng.choice(30, size=12, replace=False)) for _ in range(200)]
+    cleora = CleoraEmbedder(n_components=32, n_iter=[0, 1, 8], random_state=0)
+    with pytest.warns(OversmoothingWarning, match=r"after 8 step"):
+        cleora.fit(rows)
+    vectors = cleora.embeddings_[:, -32:].astype(np.float64)
+    pairwise = vectors @ vectors.T
+    n = len(vectors)
+    brute = (pairwise.sum() - np.trace(pairwise)) / (n * (n - 1))
+    assert cleora.mean_cosine_[2] == pytest.approx(brute, abs=1e-5)
+    assert abs(cleora.mean_cosine_[0]) < 0.1  # random start vectors
+    assert cleora.mean_cosine_[0] < cleora.mean_cosine_[1] < cleora.mean_cosine_[2]
+
+
+def test_no_oversmoothing_warning_on_a_sparse_graph():
+    import warnings
+
+    from sklearn_basemodel.exceptions import OversmoothingWarning
+
+    rows = [[f"a{i}", f"a{i + 1}"] for i in range(200)]  # a long path: nothing collapses
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OversmoothingWarning)
+        cleora = CleoraEmbedder(n_components=32, n_iter=2, random_state=0).fit(rows)
+    assert cleora.mean_cosine_[0] < 0.9

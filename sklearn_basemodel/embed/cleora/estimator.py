@@ -16,13 +16,27 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..._compat import IntegerInterval, StrOptions, _fit_context
 from ..._hashing import seed_from_random_state
-from ...exceptions import UnknownEntityWarning
+from ...exceptions import OversmoothingWarning, UnknownEntityWarning
 from ...rows import lookup
 from .._base import normalize_rows
 from .engine import Operator, propagate, start_vectors, whiten
 from .graph import build_vocabulary, check_relations, iteration_steps, parse_columns
 
 __all__ = ["CleoraEmbedder"]
+
+# Above this mean pairwise cosine the vectors no longer tell entities apart (random unit vectors
+# in 64+ dimensions have a mean cosine near 0; fully smoothed ones near 1).
+_OVERSMOOTHED_COSINE = 0.9
+
+
+def _mean_cosine(vectors, rows):
+    """Mean cosine over all pairs of the chosen unit rows: (|sum|^2 - n) / (n (n - 1)),
+    exact and linear in the number of rows."""
+    n = int(np.count_nonzero(rows))
+    if n < 2:
+        return 0.0
+    total = vectors[rows].sum(axis=0, dtype=np.float64)
+    return float((total @ total - n) / (n * (n - 1)))
 
 
 class CleoraEmbedder(TransformerMixin, BaseEstimator):
@@ -92,6 +106,10 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         Entities removed by ``min_count``.
     n_isolated_entities_ : int
         Entities with no edge (e.g. a customer with an empty product list); their vectors are 0.
+    mean_cosine_ : list of float
+        Mean pairwise cosine similarity of the non-isolated entities' vectors, per snapshot
+        (entry of ``n_iter``), before whitening. Near 0 for random vectors; near 1 when
+        propagation has over-smoothed them, which raises an :class:`OversmoothingWarning`.
 
     See Also
     --------
@@ -165,6 +183,21 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _warn_if_oversmoothed(self, steps):
+        collapsed = [
+            (step, cosine) for step, cosine in zip(steps, self.mean_cosine_)
+            if step > 0 and cosine > _OVERSMOOTHED_COSINE
+        ]  # fmt: skip
+        if collapsed:
+            described = ", ".join(f"{c:.3f} after {s} step(s)" for s, c in collapsed)
+            warnings.warn(
+                f"Cleora's vectors have collapsed (mean pairwise cosine {described}): "
+                "propagation over-smoothed this graph. Use fewer steps, several scales "
+                "(n_iter=[1, 2]) or propagation='symmetric'.",
+                OversmoothingWarning,
+                stacklevel=3,
+            )
+
     def _log(self, message):
         if self.verbose:
             print(f"[CleoraEmbedder] {message}", flush=True)
@@ -223,6 +256,8 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
             if pool is not None:
                 pool.shutdown()
         del operator
+        self.mean_cosine_ = [_mean_cosine(snapshot, degree > 0) for snapshot in snapshots]
+        self._warn_if_oversmoothed(steps)
         if self.whiten:
             snapshots = [whiten(s) for s in snapshots]
         embeddings = snapshots[0] if len(snapshots) == 1 else np.hstack(snapshots)
