@@ -1,0 +1,74 @@
+"""The project file: validation with errors that name the key and the fix."""
+
+import pytest
+
+from sklearn_basemodel.workflow import Project, ProjectError, load_project
+
+BASE = {
+    "connection": {"duckdb": "shop.duckdb"},
+    "events": {"table": "raw.orders"},
+    "columns": {"customer": "user_id", "time": "ts", "items": ["product_id", "category"],
+                "amount": "price", "group": "order_id"},
+    "time": {"format": "epoch_s"},
+    "tasks": {"next_items": {"column": "product_id", "k": 20},
+              "churn": {"horizon_days": 30, "active_days": 60},
+              "propensity": [{"column": "category", "value": "books"}]},
+}  # fmt: skip
+
+
+def _with(section, value):
+    data = {**BASE, section: value}
+    return data
+
+
+def test_a_valid_project_maps_to_the_dbt_vars():
+    project = Project.from_dict(BASE)
+    dbt = project.dbt_vars()
+    assert dbt["basemodel_entity_column"] == "user_id"
+    assert dbt["basemodel_item_columns"] == ["product_id", "category"]
+    assert dbt["basemodel_events_schema"] == "raw" and dbt["basemodel_events_identifier"] == "orders"
+    assert dbt["basemodel_time_format"] == "epoch_s"
+    assert dbt["basemodel_active_days"] == 60
+    assert dbt["basemodel_amount_column"] == "price"
+    assert project.tasks.k == 20 and project.tasks.propensity[0].value == "books"
+    # without a group column, events group into trips by a 30-minute gap
+    no_group = {**BASE, "columns": {k: v for k, v in BASE["columns"].items() if k != "group"}}
+    assert Project.from_dict(no_group).grouping.gap_minutes == 30.0
+
+
+@pytest.mark.parametrize(
+    "section, value, key",
+    [
+        ("columns", {"customer": "u", "time": "t"}, "columns.items"),
+        ("columns", {"customer": "u", "time": "t", "items": ["p"], "amout": "x"}, "columns.amout"),
+        ("time", {"format": "unix"}, "time.format"),
+        ("time", {"format": "sql"}, "time.sql"),
+        ("events", {"table": "a", "ref": "b"}, "events"),
+        ("tasks", {"churn": {"horizon_days": 0}}, "tasks.churn.horizon_days"),
+        ("tasks", {"churn": {"horizon_days": True}}, "tasks.churn.horizon_days"),
+        ("tasks", {"propensity": [{"column": "brand", "value": "x"}]}, "tasks.propensity[0].column"),
+        ("tasks", {}, "tasks"),
+        ("model", {"sketch_dim": 100}, "model.sketch_dim"),
+        ("output", {"schema": "out; drop table x"}, "output.schema"),
+        ("connection", {"duckdb": "a.duckdb", "profile": "pg"}, "connection"),
+    ],
+)
+def test_errors_name_the_key(section, value, key):
+    with pytest.raises(ProjectError) as error:
+        Project.from_dict(_with(section, value))
+    assert str(error.value).startswith(f"{key}:")
+
+
+def test_unknown_top_level_key_and_file_errors(tmp_path):
+    with pytest.raises(ProjectError, match="^colums: unknown key"):
+        Project.from_dict({**BASE, "colums": {}})
+    with pytest.raises(ProjectError, match="basemodel init"):
+        load_project(tmp_path / "missing.yml")
+    path = tmp_path / "basemodel.yml"
+    path.write_text("events: [unclosed\n")
+    with pytest.raises(ProjectError, match="not valid YAML"):
+        load_project(path)
+    import yaml
+
+    path.write_text(yaml.safe_dump(BASE))
+    assert load_project(path).columns.customer == "user_id"
