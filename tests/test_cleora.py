@@ -1,5 +1,4 @@
 import pickle
-import warnings
 from itertools import product
 
 import numpy as np
@@ -9,7 +8,6 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.utils.estimator_checks import check_estimator
 
 from sklearn_basemodel import CleoraEmbedder, UnknownEntityWarning
 
@@ -293,72 +291,3 @@ def test_cuda_request_without_gpu_is_explained():
     else:
         with pytest.raises(ValueError, match="cuda"):
             CleoraEmbedder(device="cuda").fit(ROWS)
-
-
-class _TabularCleora(CleoraEmbedder):
-    """Numeric 2-D arrays are valid input (each row a set of numeric keys), so the checks written
-    for tabular estimators can run on it; the real class declares non-tabular input."""
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
-        return tags
-
-
-# Checks that do not apply to rows of entity keys, and why.
-EXPECTED_FAILED_CHECKS = {
-    "check_n_features_in_after_fitting": "rows are sets of keys of any length: no n_features_in_",
-    "check_n_features_in": "rows are sets of keys of any length: no n_features_in_",
-    "check_transformer_general": "rows of any length are valid; there is no feature count to check",
-    "check_complex_data": "complex numbers are valid (hashable) entity keys",
-    "check_estimators_nan_inf": "inf is a valid key; NaN keys are rejected (tested above)",
-    "check_estimators_empty_data_messages": "an all-empty input is rejected with our own message",
-    "check_transformer_preserve_dtypes": "embeddings are float32 by design, whatever the key dtype",
-    "check_fit1d": "a 1-D array is rows of scalars: rejected with our message (tested above)",
-    "check_fit2d_predict1d": "a 1-D array is rows of scalars: rejected with our message",
-}
-
-
-def test_sklearn_estimator_checks():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownEntityWarning)
-        results = check_estimator(
-            _TabularCleora(n_components=4, random_state=0),
-            expected_failed_checks=EXPECTED_FAILED_CHECKS,
-            on_fail=None,
-        )
-    failed = [r["check_name"] for r in results if r["status"] == "failed"]
-    assert failed == []
-    passed = {r["check_name"] for r in results if r["status"] == "passed"}
-    assert {"check_estimators_pickle", "check_fit_idempotent", "check_dict_unchanged"} <= passed
-
-
-# --------------------------------------------------------------------------- over-smoothing
-def test_mean_cosine_is_the_mean_over_all_pairs_and_collapse_warns():
-    from sklearn_basemodel.exceptions import OversmoothingWarning
-
-    rng = np.random.default_rng(3)
-    # a dense customer x products graph: every row links many of 30 products
-    rows = [list(rng.choice(30, size=12, replace=False)) for _ in range(200)]
-    cleora = CleoraEmbedder(n_components=32, n_iter=[0, 1, 8], random_state=0)
-    with pytest.warns(OversmoothingWarning, match=r"after 8 step"):
-        cleora.fit(rows)
-    vectors = cleora.embeddings_[:, -32:].astype(np.float64)
-    pairwise = vectors @ vectors.T
-    n = len(vectors)
-    brute = (pairwise.sum() - np.trace(pairwise)) / (n * (n - 1))
-    assert cleora.mean_cosine_[2] == pytest.approx(brute, abs=1e-5)
-    assert abs(cleora.mean_cosine_[0]) < 0.1  # random start vectors
-    assert cleora.mean_cosine_[0] < cleora.mean_cosine_[1] < cleora.mean_cosine_[2]
-
-
-def test_no_oversmoothing_warning_on_a_sparse_graph():
-    import warnings
-
-    from sklearn_basemodel.exceptions import OversmoothingWarning
-
-    rows = [[f"a{i}", f"a{i + 1}"] for i in range(200)]  # a long path: nothing collapses
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", OversmoothingWarning)
-        cleora = CleoraEmbedder(n_components=32, n_iter=2, random_state=0).fit(rows)
-    assert cleora.mean_cosine_[0] < 0.9

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.utils.estimator_checks import check_estimator
 
 from sklearn_basemodel import RandomVectorEmbedder, TextEmbedder
 
@@ -168,38 +167,3 @@ def test_text_entity_vectors_rejects_a_column_name():
         text.entity_vectors("products")
     with pytest.raises(TypeError, match="single string"):
         text.transform("red wine")
-
-
-# --------------------------------------------------------------------------- estimator checks
-class _RandomVectorsOn2DArrays(RandomVectorEmbedder):
-    """The checks feed 2-D float arrays; each array row is a valid row of (float) keys."""
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
-        tags.input_tags.string = False
-        return tags
-
-
-# Rows of keys are not feature matrices: these checks assume numeric 2-D features.
-RANDOM_VECTORS_EXPECTED_FAILED = {
-    "check_n_features_in_after_fitting": "rows have no fixed number of features",
-    "check_n_features_in": "rows have no fixed number of features",
-    "check_complex_data": "complex numbers are valid (hashable) keys",
-    "check_dtype_object": "a dict key is rejected as unhashable, with this library's message",
-    "check_estimators_empty_data_messages": "zero keys per row raises this library's message",
-    "check_estimators_nan_inf": "inf is a valid (hashable) key",
-}
-
-
-def test_random_vectors_estimator_checks():
-    results = check_estimator(
-        _RandomVectorsOn2DArrays(n_components=4, random_state=0),
-        expected_failed_checks=RANDOM_VECTORS_EXPECTED_FAILED,
-        on_skip=None,
-        on_fail=None,
-    )
-    failed = {r["check_name"] for r in results if r["status"] == "failed"}
-    assert not failed, failed
-    passed = [r for r in results if r["status"] == "passed"]
-    assert len(passed) >= 30

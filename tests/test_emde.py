@@ -15,7 +15,6 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.utils.estimator_checks import check_estimator
 
 from sklearn_basemodel import CleoraEmbedder
 from sklearn_basemodel import RandomVectorEmbedder, TextEmbedder
@@ -638,46 +637,6 @@ def test_unfitted_methods_raise():
                  lambda: sk.get_feature_names_out()):
         with pytest.raises(NotFittedError):
             call()
-
-
-class _SketcherOn2DArrays(EMDESketcher):
-    """The checks feed 2-D float arrays; each array row is a valid row of (float) keys."""
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
-        tags.input_tags.string = False
-        tags.input_tags.dict = False
-        return tags
-
-
-# Rows of keys are not feature matrices: these checks assume numeric 2-D features.
-SKETCHER_EXPECTED_FAILED = {
-    "check_n_features_in_after_fitting": "rows have no fixed number of features",
-    "check_n_features_in": "rows have no fixed number of features",
-    "check_transformer_general": "rows of any length are valid, so no feature-count mismatch",
-    "check_complex_data": "complex numbers are valid (hashable) keys",
-    "check_dtype_object": "a dict key is rejected as unhashable, with this library's message",
-    "check_estimators_empty_data_messages": "zero keys per row raises this library's message",
-    "check_estimators_nan_inf": "inf is a valid (hashable) key",
-    "check_fit2d_predict1d": "a scalar row is rejected with this library's message",
-}
-
-
-def test_scikit_learn_estimator_checks():
-    est = _SketcherOn2DArrays(RandomVectorEmbedder(8), n_sketches=3, sketch_dim=4, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownEntityWarning)
-        results = check_estimator(est, expected_failed_checks=SKETCHER_EXPECTED_FAILED,
-                                  on_skip=None, on_fail=None)
-    failed = {r["check_name"] for r in results if r["status"] == "failed"}
-    assert not failed, failed
-    assert sum(r["status"] == "passed" for r in results) >= 35
-
-
-def test_public_class_declares_it_takes_rows_not_arrays():
-    tags = EMDESketcher().__sklearn_tags__()
-    assert not tags.input_tags.two_d_array and tags.input_tags.string
 
 
 # --------------------------------------------------------------------------- composition

@@ -1,4 +1,4 @@
-"""Loss of the sketch-to-sketch network (ALGORITHMS.md section 2)."""
+"""Loss of the sketch-to-sketch network (docs/ALGORITHMS.md, section 2.4)."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ class SketchCodebook:
     >>> S = book.from_positions([0, 0], [1, 7], [2.0, 2.0], n_rows=1)
     >>> book.normalize(S, "l1").toarray().tolist()
     [[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]]
-    >>> book.decode(np.log(book.normalize(S, "l1").toarray() + 1e-9)).argmax()
+    >>> int(book.decode(np.log(book.normalize(S, "l1").toarray() + 1e-9)).argmax())
     1
     """
 

@@ -132,7 +132,7 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
     >>> baskets = [["milk", "bread"], ["milk", "butter"], ["beer", "chips"], ["beer", "nuts"]]
     >>> cleora = CleoraEmbedder(n_components=16, n_iter=2, random_state=0).fit(baskets)
     >>> cleora.embeddings_.shape
-    (7, 16)
+    (6, 16)
     >>> sorted(cleora.most_similar("beer", n=2)["key"])
     ['chips', 'nuts']
     >>> cleora.transform([["milk", "bread"], ["unseen"]]).shape
