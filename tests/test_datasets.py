@@ -1,4 +1,3 @@
-import doctest
 from pathlib import Path
 
 import duckdb
@@ -6,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_basemodel import datasets
 from sklearn_basemodel.datasets import (
     EVENT_TYPES,
     MALFORMED_REASONS,
@@ -319,8 +317,3 @@ def test_load_yoochoose_on_the_real_files():
     assert data.train["time"].max() < pd.Timestamp("2014-04-08")
     assert data.train["time"].iloc[0] == pd.Timestamp("2014-04-02 11:17:46.940")
 
-
-def test_docstring_examples_run():
-    result = doctest.testmod(datasets, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0
