@@ -140,8 +140,8 @@ def _check_in_warehouse_sketches(
     project, codes_connection, codes_table, read_sketches, read_history
 ):
     """Codes written from a fitted EMDESketcher + the SQL model == EMDESketcher.transform."""
-    from sklearn_basemodel.embedders import RandomVectorEmbedder
-    from sklearn_basemodel.emde import EMDESketcher
+    from sklearn_basemodel import RandomVectorEmbedder
+    from sklearn_basemodel import EMDESketcher
 
     history = read_history().sort_values(["split_id", "entity_id"], ignore_index=True)
     rows = _sketch_rows(history, "product")

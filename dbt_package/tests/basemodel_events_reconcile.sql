@@ -1,14 +1,22 @@
 -- Every source row is either a staged event or a rejected row, never both and
--- never neither: the counts must add up. (Staged and rejected rows come from
--- the same classification, so a mismatch means incremental runs missed late
--- source rows: run with --full-refresh, or set basemodel_loaded_at_column.)
-with counts as (
-    select
-        (select count(*) from {{ source('basemodel', 'events') }}) as source_rows,
-        (select count(*) from {{ ref('basemodel_stg_events') }}) as staged_events,
-        (select count(*) from {{ ref('basemodel_rejected_events') }}) as rejected_rows
+-- never neither, compared by row identity (source_row_id), not by counts: a
+-- row staged twice and another missing would add up but fail here. A staged
+-- row that is no longer in the source fails too (the source was rewritten
+-- after an incremental run: run with --full-refresh).
+with placements as (
+    select source_row_id, 1 as in_source, 0 as staged, 0 as rejected
+    from ({{ basemodel.parsed_events() }}) as source_rows
+    union all
+    select source_row_id, 0, 1, 0 from {{ ref('basemodel_stg_events') }}
+    union all
+    select source_row_id, 0, 0, 1 from {{ ref('basemodel_rejected_events') }}
 )
 
-select *
-from counts
-where source_rows <> staged_events + rejected_rows
+select
+    source_row_id,
+    sum(in_source) as times_in_source,
+    sum(staged) as times_staged,
+    sum(rejected) as times_rejected
+from placements
+group by source_row_id
+having sum(in_source) <> 1 or sum(staged) + sum(rejected) <> 1

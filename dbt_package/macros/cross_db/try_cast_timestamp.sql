@@ -7,11 +7,27 @@
       YYYY-MM-DD[( |T)HH:MM[:SS[.fraction]][Z|+HH|+HHMM|+HH:MM|-...]]
 
   A time zone offset is converted to UTC; without one the value is taken as
-  UTC. Impossible dates (2024-02-30), 24:00, words ('yesterday') and other
-  layouts ('05/01/2024') give NULL. Surrounding blanks are ignored.
+  UTC. Impossible dates (2024-02-30), 24:00, words ('yesterday', 'infinity')
+  and other layouts ('05/01/2024') give NULL. Surrounding white space (tabs,
+  line breaks) is ignored.
+
+  `column` (a dbt Column, optional) is the source column's type: a timestamp
+  without time zone or a date is cast directly, without a round trip through
+  text (its infinite values, where the adapter has them, stay infinite: the
+  caller rejects them by their text). Other types, time zone aware
+  timestamps included, are read through their text, which carries the offset.
 -#}
-{% macro try_cast_timestamp(expression) -%}
+{% macro try_cast_timestamp(expression, column=none) -%}
+  {%- if column is not none and (column.dtype | lower) in basemodel.plain_timestamp_types() -%}
+    {{- return('cast(' ~ expression ~ ' as ' ~ dbt.type_timestamp() ~ ')') -}}
+  {%- endif -%}
   {{- return(adapter.dispatch('try_cast_timestamp', 'basemodel')(expression)) -}}
+{%- endmacro %}
+
+{#- Column types (lower case) that hold a time without a time zone. -#}
+{% macro plain_timestamp_types() -%}
+  {{- return(['timestamp', 'timestamp without time zone', 'datetime', 'date', 'timestamp_ntz',
+              'timestamp_s', 'timestamp_ms', 'timestamp_ns', 'timestamp_us']) -}}
 {%- endmacro %}
 
 {% macro default__try_cast_timestamp(expression) -%}
@@ -19,7 +35,7 @@
 {%- endmacro %}
 
 {% macro duckdb__try_cast_timestamp(expression) -%}
-  {%- set text = "trim(cast(" ~ expression ~ " as varchar))" -%}
+  {%- set text = basemodel.trim_blanks("cast(" ~ expression ~ " as varchar)") -%}
   {#- The offset can only follow a time (after ':MM' or ':SS[.f]'), so the
       end of a date such as 2024-01-05 is never read as offset -05. -#}
   {%- set offset = "regexp_extract(" ~ text ~ ", ':[0-9]{2}(?:[.][0-9]+)?(Z|[+-][0-9:]+)$', 1)" -%}
@@ -32,7 +48,7 @@
 {%- endmacro %}
 
 {% macro postgres__try_cast_timestamp(expression) -%}
-  {%- set text = "trim(cast(" ~ expression ~ " as text))" -%}
+  {%- set text = basemodel.trim_blanks("cast(" ~ expression ~ " as text)") -%}
   {%- set offset = "coalesce(substring(" ~ text ~ " from ':[0-9]{2}(?:[.][0-9]+)?(Z|[+-][0-9:]+)$'), '')" -%}
   {#- A failing cast aborts the whole query in Postgres, so each cast is
       guarded by a nested CASE (AND does not reliably short-circuit): the
@@ -48,7 +64,7 @@
 {%- endmacro %}
 
 {% macro snowflake__try_cast_timestamp(expression) -%}
-  {%- set text = "trim(to_varchar(" ~ expression ~ "))" -%}
+  {%- set text = basemodel.trim_blanks("to_varchar(" ~ expression ~ ")") -%}
   (case when regexp_like({{ text }}, '{{ basemodel.iso_timestamp_pattern() }}') then
      case when regexp_like({{ text }}, '.*:[0-9]{2}([.][0-9]+)?(Z|[+-][0-9:]+)')
           then convert_timezone('UTC', try_to_timestamp_tz({{ text }}))::timestamp_ntz
@@ -59,14 +75,7 @@
 
 {% macro bigquery__try_cast_timestamp(expression) -%}
   {#- BigQuery reads an ISO string without offset as UTC, like the others. -#}
-  {%- set text = "trim(cast(" ~ expression ~ " as string))" -%}
+  {%- set text = basemodel.trim_blanks("cast(" ~ expression ~ " as string)") -%}
   (case when regexp_contains({{ text }}, r'{{ basemodel.iso_timestamp_pattern() }}')
         then safe_cast({{ text }} as timestamp) end)
-{%- endmacro %}
-
-{% macro spark__try_cast_timestamp(expression) -%}
-  {#- Offset-less values are read in spark.sql.session.timeZone: set it to UTC. -#}
-  {%- set text = "trim(cast(" ~ expression ~ " as string))" -%}
-  (case when {{ text }} rlike '{{ basemodel.iso_timestamp_pattern() }}'
-        then try_cast({{ text }} as timestamp) end)
 {%- endmacro %}

@@ -30,7 +30,7 @@
     {%- do items.append(entry) -%}
   {%- endfor -%}
   {%- set names = items | map(attribute='name') | list -%}
-  {%- set reserved = ['event_id', 'entity_id', 'event_at', 'event_type', 'group_id', 'amount', 'loaded_at', 'rejection_reason'] -%}
+  {%- set reserved = ['event_id', 'entity_id', 'event_at', 'event_type', 'group_id', 'amount', 'loaded_at', 'rejection_reason', 'source_row_id'] -%}
   {%- for name in names -%}
     {%- if name in reserved or names.count(name) > 1 -%}
       {%- do fail("basemodel: item column name '" ~ name ~ "' is duplicated or clashes with a column the package creates (" ~ reserved | join(', ') ~ "); rename it with {name: ..., column: ...}.") -%}

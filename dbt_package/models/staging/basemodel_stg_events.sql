@@ -1,8 +1,12 @@
-{#- Valid, typed, deduplicated events. With basemodel_incremental a run only
-    reads source rows newer than what is already staged (by loaded_at when
-    basemodel_loaded_at_column is set, else by event time minus
-    basemodel_incremental_lookback_days) and appends the events not yet
-    present. -#}
+{#- Valid, typed, deduplicated events. With basemodel_incremental a run reads
+    only the source rows that may be new and appends the events not staged
+    yet. The window looks back basemodel_incremental_lookback_days from the
+    latest staged loaded_at (with basemodel_loaded_at_column; rows without a
+    loaded_at are always read) or from the latest staged event time, and its
+    bound is inclusive: rows loaded in the same instant as the last staged
+    ones are read again, never skipped. A row that arrives after the window
+    has passed it (a late event) is not lost: basemodel_rejected_events
+    holds it as late_event until a --full-refresh stages it. -#}
 {%- set s = basemodel.settings() -%}
 {{ config(
     materialized=('incremental' if s.incremental else 'table'),
@@ -12,10 +16,10 @@
 
 {%- set where = none -%}
 {%- if is_incremental() -%}
+  {%- set window_column = 'loaded_at' if s.loaded_at_column else 'event_at' -%}
+  {%- set where = window_column ~ " >= (select " ~ dbt.dateadd('day', -1 * s.incremental_lookback_days, 'max(' ~ window_column ~ ')') ~ " from " ~ this ~ ")" -%}
   {%- if s.loaded_at_column -%}
-    {%- set where = "loaded_at > (select max(loaded_at) from " ~ this ~ ")" -%}
-  {%- else -%}
-    {%- set where = "event_at >= (select " ~ dbt.dateadd('day', -1 * s.incremental_lookback_days, 'max(event_at)') ~ " from " ~ this ~ ")" -%}
+    {%- set where = "(" ~ where ~ " or loaded_at is null)" -%}
   {%- endif -%}
 {%- endif %}
 
@@ -24,6 +28,7 @@ with parsed as (
 )
 
 select
+    source_row_id,
     event_id,
     entity_id,
     event_at,
