@@ -244,11 +244,6 @@ def test_public_classes_declare_rows_not_arrays():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="sklearn_basemodel/nn/recommender.py: with target_sketcher=None the default "
-    "EMDESketcher() is not seeded from random_state, so two fits differ",
-)
 def test_recommender_default_target_sketcher_is_seeded():
     rng = np.random.default_rng(0)
     X = rng.random((40, 6)).astype(np.float32)

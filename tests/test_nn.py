@@ -12,7 +12,6 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch.callbacks import ProgressBar
 from skorch.exceptions import DeviceWarning
 
@@ -358,30 +357,3 @@ def test_cuda_fit_predict_and_cpu_reload(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-5)
-
-
-# --------------------------------------------------------------------------- estimator checks
-def _expected_failed_checks(estimator):
-    failures = {
-        "check_no_attributes_set_in_init": (
-            "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_"
-        ),
-    }
-    if isinstance(estimator, SketchClassifier):
-        failures["check_do_not_raise_errors_in_init_or_set_params"] = (
-            "skorch re-initialises callbacks inside set_params, so a nonsense callbacks value "
-            "fails there instead of in fit"
-        )
-    return failures
-
-
-@pytest.mark.slow
-@parametrize_with_checks(
-    [
-        SketchClassifier(max_epochs=15, **{**TINY, "batch_size": 32}),
-        SketchRegressor(max_epochs=15, **{**TINY, "batch_size": 32}),
-    ],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_scikit_learn_estimator_checks(estimator, check):
-    check(estimator)

@@ -223,14 +223,16 @@ def _trunk_parameters(module):
 def test_classifier_takes_over_the_pretrained_trunk(shop):
     rec, X = shop["rec"], shop["X"]
     churn = (shop["taste"] < 2).astype(int)
-    frozen = SketchClassifier(pretrained=rec, freeze_epochs=3, max_epochs=3, **NET).fit(X, churn)
+    # the takeover itself, without the from-scratch fallback that may replace the network
+    common = dict(pretrained=rec, pretrained_fallback=False, **NET)
+    frozen = SketchClassifier(freeze_epochs=3, max_epochs=3, **common).fit(X, churn)
     source = _trunk_parameters(rec.module_)
     for name, weight in _trunk_parameters(frozen.module_).items():
         assert torch.equal(weight, source[name]), name
     assert frozen.module_.hidden_units == rec.module_.hidden_units
     assert frozen.module_.heads[0].out_features == 1
 
-    tuned = SketchClassifier(pretrained=rec, freeze_epochs=1, max_epochs=3, **NET).fit(X, churn)
+    tuned = SketchClassifier(freeze_epochs=1, max_epochs=3, **common).fit(X, churn)
     changed = _trunk_parameters(tuned.module_)
     assert not all(torch.equal(changed[name], source[name]) for name in source)
     assert all(p.requires_grad for p in tuned.module_.parameters())  # unfrozen after epoch 1
@@ -239,7 +241,11 @@ def test_classifier_takes_over_the_pretrained_trunk(shop):
 def test_pretrained_survives_clone_when_frozen_and_explains_otherwise(shop):
     rec, X = shop["rec"], shop["X"]
     churn = (shop["taste"] < 2).astype(int)
-    clf = clone(SketchClassifier(pretrained=FrozenEstimator(rec), freeze_epochs=1, max_epochs=1, **NET))
+    clf = SketchClassifier(
+        pretrained=FrozenEstimator(rec), freeze_epochs=1, max_epochs=1, pretrained_fallback=False,
+        **NET,
+    )
+    clf = clone(clf)
     clf.fit(X, churn)
     source = _trunk_parameters(rec.module_)
     assert all(torch.equal(w, source[n]) for n, w in _trunk_parameters(clf.module_).items())

@@ -2,13 +2,15 @@
 
 Everything the three estimators have in common lives here: friendly scikit-learn parameters
 mapped onto skorch's prefixed ones, float32 input checks, a dataset that batches rows of a CSR
-matrix and densifies one batch at a time, seeding, early stopping / progress / trunk-freezing
-callbacks, taking a trunk over from a pretrained estimator, and attribution (``explain``).
+matrix and densifies one batch at a time, seeding, early stopping / progress / trunk-freezing /
+divergence callbacks, taking a trunk over from a pretrained estimator (with a from-scratch
+fallback), and attribution (``explain``).
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -20,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, Freezer, ProgressBar, Unfreezer
+from skorch.callbacks import Callback, EarlyStopping, Freezer, Unfreezer
 from skorch.utils import is_dataset, to_tensor
 
 from .._compat import (
@@ -31,6 +33,7 @@ from .._compat import (
     validate_parameter_constraints,
 )
 from ._module import ResidualSketchNet
+from .streaming import BatchStream, StreamPart, StreamProgressBar
 
 __all__ = ["SHARED_PARAMETERS_DOC", "SketchDataset", "SketchNetBase"]
 
@@ -45,18 +48,22 @@ SHARED_PARAMETERS_DOC = """
         Dropout after every trunk layer.
     max_epochs : int, default=10
         Training epochs (fewer with early stopping).
-    batch_size : int, default=256
-        Rows per mini-batch (``-1``: all rows).
+    batch_size : int >= 2, default=256
+        Rows per mini-batch (``-1``: all rows). At least 2: the trunk's BatchNorm cannot
+        normalise a training batch of one row (a leftover last batch of one row is merged into
+        the batch before it).
     lr : float, default=1e-3
         Learning rate of the optimizer (AdamW by default; ``optimizer__weight_decay`` etc.
         are passed through).
     early_stopping : bool, default=False
         Stop when the validation loss has not improved by ``tol`` (relative) for
-        ``n_iter_no_change`` epochs, and restore the best weights.
+        ``n_iter_no_change`` epochs, and restore the best weights. With ``pretrained`` and
+        ``freeze_epochs``, the frozen epochs neither count towards the patience nor can be
+        restored: the weights come from an epoch in which the whole network had trained.
     validation_fraction : float in (0, 1) or None, default=None
-        Share of the training rows held out to report ``valid_loss`` (and for early stopping).
-        None: 0.1 when ``early_stopping`` is on, otherwise no hold-out. A skorch
-        ``train_split`` takes precedence.
+        Share of the training rows held out to report ``valid_loss`` (for early stopping and
+        ``pretrained_fallback``). None: 0.1 when ``early_stopping`` is on or the fallback runs,
+        otherwise no hold-out. A skorch ``train_split`` takes precedence.
     n_iter_no_change : int, default=5
         Patience of early stopping, in epochs.
     tol : float, default=1e-4
@@ -70,6 +77,12 @@ default=None
         ``clone`` (and hence ``GridSearchCV``) keeps it fitted.
     freeze_epochs : int, default=0
         With ``pretrained``: train only the head for this many epochs, then the whole network.
+    pretrained_fallback : bool, default=True
+        With ``pretrained``: also train the same network from scratch (``pretrained=None``,
+        ``hidden_units``/``n_blocks`` as given) on the same training rows and keep whichever
+        has the lower loss on the same validation rows, so that starting from a pretrained
+        trunk never scores below not using it. Doubles the cost of ``fit``; ``pretrained_kept_``
+        tells which one was kept. Ignored by ``partial_fit`` and warm-started refits.
     progress_bar : bool, default=False
         Show a tqdm progress bar over the batches of each epoch.
     verbose : int, default=0
@@ -85,7 +98,11 @@ default=None
     module, criterion, optimizer, callbacks, train_split, **kwargs
         skorch's parameters, passed through: e.g. ``module__hidden_units``,
         ``optimizer__weight_decay``, ``callbacks=[...]`` (added to the defaults),
-        ``iterator_train__num_workers``. ``criterion=None`` picks the loss from the task."""
+        ``iterator_train__num_workers``. ``criterion=None`` picks the loss from the task.
+        A ``"finite_loss"`` callback is always added: when a training or validation loss, or
+        a weight, stops being finite (a learning rate far too high, X of extreme scale),
+        ``fit`` restores the weights of the last epoch that ended finite and raises a
+        ``FloatingPointError``; pass ``callbacks__finite_loss=None`` to drop it."""
 
 
 def _take_rows(A, rows: np.ndarray) -> np.ndarray:
@@ -190,6 +207,74 @@ def _accepted_kwargs(factory, candidates: dict) -> dict:
     return {k: v for k, v in candidates.items() if k in params}
 
 
+def _state_is_finite(module: torch.nn.Module) -> bool:
+    """Whether every floating weight and buffer (BatchNorm statistics too) is finite."""
+    return all(
+        bool(torch.isfinite(value).all())
+        for value in module.state_dict().values()
+        if torch.is_floating_point(value)
+    )
+
+
+class _FiniteLoss(Callback):
+    """Stop training at the first non-finite loss or weight and restore the last finite state.
+
+    The weights are copied at the start of ``fit`` and after every epoch that ends with finite
+    weights (a copy per epoch, small next to the epoch itself), so a diverged network is never
+    left behind: predictions stay finite and a warm start can go on with a lower ``lr``. The
+    optimizer's running statistics (Adam's moments) are reset too: they hold the non-finite
+    steps and would spoil the next one.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self._remember(net)
+
+    def _remember(self, net) -> None:
+        self.finite_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+        self.finite_epoch_ = len(net.history)
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        if loss is not None and not bool(torch.isfinite(loss).all()):
+            phase = "training" if training else "validation"
+            self._stop(net, f"the {phase} loss became {float(loss.detach().reshape(-1)[0])}")
+
+    def on_epoch_end(self, net, **kwargs):
+        if not _state_is_finite(net.module_):
+            self._stop(net, "the network's weights became non-finite")
+        self._remember(net)
+
+    def _stop(self, net, what: str):
+        net.module_.load_state_dict(self.finite_state_)
+        net.optimizer_.state.clear()
+        restored = (
+            f"after epoch {self.finite_epoch_}" if self.finite_epoch_ else "before this fit"
+        )
+        raise FloatingPointError(
+            f"{type(net).__name__} diverged: {what} in epoch {len(net.history)}. Training "
+            f"stopped and the network was restored to its state {restored}. Lower lr (now "
+            f"{net.lr:g}) or rescale X (e.g. normalised sketches, standardised features)."
+        )
+
+
+class _TrunkEarlyStopping(EarlyStopping):
+    """Early stopping that ignores the epochs in which the pretrained trunk is frozen.
+
+    During those epochs only the new head trains: counting them against the patience can end
+    training before the trunk ever trains, and restoring one of them throws the fine-tuning
+    away. Epochs are counted as skorch's ``Freezer``/``Unfreezer`` count them
+    (``len(net.history)``), so warm-started refits line up too.
+    """
+
+    def __init__(self, *, frozen_epochs=0, **kwargs):
+        super().__init__(**kwargs)
+        self.frozen_epochs = frozen_epochs
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) <= self.frozen_epochs:
+            return
+        super().on_epoch_end(net, **kwargs)
+
+
 class SketchNetBase(NeuralNet):
     """Base class of the skorch sketch estimators; not meant to be used directly.
 
@@ -203,7 +288,7 @@ class SketchNetBase(NeuralNet):
         "n_blocks": [Interval(Integral, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "batch_size": [Interval(Integral, 2, None, closed="left"), Options(Integral, {-1})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
@@ -211,6 +296,7 @@ class SketchNetBase(NeuralNet):
         "tol": [Interval(Real, 0, None, closed="left")],
         "pretrained": [None, ResidualSketchNet, FrozenEstimator, NeuralNet],
         "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrained_fallback": ["boolean"],
         "progress_bar": ["boolean"],
         "verbose": ["verbose"],
         "device": [str, torch.device],
@@ -232,6 +318,7 @@ class SketchNetBase(NeuralNet):
         tol=1e-4,
         pretrained=None,
         freeze_epochs=0,
+        pretrained_fallback=True,
         progress_bar=False,
         verbose=0,
         device="cpu",
@@ -243,6 +330,20 @@ class SketchNetBase(NeuralNet):
         train_split=None,
         **kwargs,
     ):
+        # Our parameters first: before skorch's __init__ marks the net as created, it accepts a
+        # torch module (pretrained=ResidualSketchNet) as a plain attribute.
+        self.hidden_units = hidden_units
+        self.n_blocks = n_blocks
+        self.dropout = dropout
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.pretrained = pretrained
+        self.freeze_epochs = freeze_epochs
+        self.pretrained_fallback = pretrained_fallback
+        self.progress_bar = progress_bar
+        self.random_state = random_state
         kwargs.setdefault("dataset", SketchDataset)
         super().__init__(
             module=module,
@@ -257,17 +358,6 @@ class SketchNetBase(NeuralNet):
             device=device,
             **kwargs,
         )
-        self.hidden_units = hidden_units
-        self.n_blocks = n_blocks
-        self.dropout = dropout
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.pretrained = pretrained
-        self.freeze_epochs = freeze_epochs
-        self.progress_bar = progress_bar
-        self.random_state = random_state
 
     # ------------------------------------------------------------------ parameters
     def _get_param_names(self):
@@ -278,9 +368,17 @@ class SketchNetBase(NeuralNet):
 
     def _check_params(self) -> None:
         params = {name: getattr(self, name) for name in self._parameter_constraints}
-        validate_parameter_constraints(
-            self._parameter_constraints, params, caller_name=type(self).__name__
-        )
+        try:
+            validate_parameter_constraints(
+                self._parameter_constraints, params, caller_name=type(self).__name__
+            )
+        except ValueError as error:
+            if not str(error).startswith("The 'batch_size' parameter"):
+                raise
+            # same error type (scikit-learn's InvalidParameterError), with the reason added
+            raise type(error)(
+                f"{error} The trunk's BatchNorm cannot normalise a training batch of one row."
+            ) from None
         if self.freeze_epochs and self.pretrained is None:
             raise ValueError(
                 f"freeze_epochs={self.freeze_epochs} freezes a pretrained trunk, but "
@@ -297,9 +395,17 @@ class SketchNetBase(NeuralNet):
     def _validation_fraction(self):
         if self.validation_fraction is not None:
             return self.validation_fraction
-        return 0.1 if self.early_stopping else None
+        return 0.1 if self.early_stopping or self._runs_fallback() else None
 
     # ------------------------------------------------------------------ pretrained trunk
+    def _uses_pretrained(self) -> bool:
+        """Whether the network being built starts from the pretrained trunk (not during the
+        from-scratch run of ``pretrained_fallback``)."""
+        return self.pretrained is not None and not getattr(self, "_training_from_scratch", False)
+
+    def _runs_fallback(self) -> bool:
+        return self.pretrained is not None and self.pretrained_fallback
+
     def _pretrained_module(self) -> ResidualSketchNet:
         source = self.pretrained
         if isinstance(source, FrozenEstimator):
@@ -347,7 +453,7 @@ class SketchNetBase(NeuralNet):
             "n_blocks": self.n_blocks,
             "dropout": self.dropout,
         }
-        if self.pretrained is not None:
+        if self._uses_pretrained():
             trunk = self._pretrained_module().trunk_config()
             conflicts = sorted(k for k, v in params.items() if k in trunk and v != trunk[k])
             if conflicts:
@@ -361,7 +467,7 @@ class SketchNetBase(NeuralNet):
 
     def initialize_module(self):
         super().initialize_module()
-        if self.pretrained is not None:
+        if self._uses_pretrained():
             trunk = self._pretrained_module().trunk.state_dict()
             self.module_.trunk.load_state_dict(trunk)
         return self
@@ -374,22 +480,25 @@ class SketchNetBase(NeuralNet):
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
+        callbacks.append(("finite_loss", _FiniteLoss()))
+        frozen = self.freeze_epochs if self._uses_pretrained() else 0
         if self.early_stopping:
             callbacks.append((
                 "early_stopping",
-                EarlyStopping(
+                _TrunkEarlyStopping(
                     monitor="valid_loss",
                     patience=self.n_iter_no_change,
                     threshold=self.tol,
                     threshold_mode="rel",
                     load_best=True,
+                    frozen_epochs=frozen,
                 ),
             ))
-        if self.pretrained is not None and self.freeze_epochs:
+        if frozen:
             callbacks.append(("freeze_trunk", Freezer("trunk.*", at=1)))
             callbacks.append(("unfreeze_trunk", Unfreezer("trunk.*", at=self.freeze_epochs + 1)))
         if self.progress_bar:
-            callbacks.append(("progress_bar", ProgressBar()))
+            callbacks.append(("progress_bar", StreamProgressBar()))
         return callbacks
 
     def get_dataset(self, X, y=None):
@@ -399,6 +508,10 @@ class SketchNetBase(NeuralNet):
         return self.dataset(X, None if y is None else self._encode_target(y))
 
     def get_split_datasets(self, X, y=None, **fit_params):
+        if getattr(self, "_fixed_split", None) is not None:
+            return self._fixed_split
+        if isinstance(X, BatchStream):  # held-out rows picked by key hash; train_split ignored
+            return X.split(self._validation_fraction(), seed=self._seed_)
         if self.train_split is not None:
             return super().get_split_datasets(X, y, **fit_params)
         dataset = self.get_dataset(X, y)
@@ -431,12 +544,20 @@ class SketchNetBase(NeuralNet):
         return None
 
     def get_iterator(self, dataset, training=False):
+        if isinstance(dataset, StreamPart):  # a stream cuts (and shuffles) its own batches
+            return dataset.minibatches(self, training=training)
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(prefix)
         iterator = self.iterator_train if training else self.iterator_valid
         batch_size = kwargs.pop("batch_size", self.batch_size)
         if batch_size == -1:
             batch_size = len(dataset)
+        if training and min(int(batch_size), len(dataset)) < 2:
+            raise ValueError(
+                f"Training batches of {min(int(batch_size), len(dataset))} row(s): the trunk's "
+                "BatchNorm needs at least 2 rows per training batch. Pass batch_size >= 2 "
+                "(and at least 2 training rows)."
+            )
         shuffle = kwargs.pop("shuffle", training)
         seed = None
         if shuffle and self.history_ is not None:
@@ -475,6 +596,8 @@ class SketchNetBase(NeuralNet):
             yield
 
     def _prepare_dataset(self, X, y, *, reset: bool) -> SketchDataset:
+        if isinstance(X, BatchStream):  # rows arrive batch by batch; the stream holds y
+            return X.prepare(self, y=y, reset=reset)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
@@ -493,29 +616,99 @@ class SketchNetBase(NeuralNet):
             self._check_pretrained_width()
         return self.dataset(X, self._encode_target(y))
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y=None, **fit_params):
         """Initialise the network and train it.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix, DataFrame} of shape (n_rows, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_rows, n_features) or BatchStream
             Input features, typically sketches from a ``ColumnTransformer`` of
             ``EMDESketcher``s. float64 and pandas input are converted to float32; a CSR matrix
-            stays sparse and is densified one batch at a time.
-        y : targets
-            See the class documentation.
+            stays sparse and is densified one batch at a time. A
+            :class:`~sklearn_basemodel.nn.streaming.BatchStream` (rows read and featurised
+            batch by batch, e.g. from the warehouse) trains without holding the rows in
+            memory: shuffled within its buffer, validated (``validation_fraction``, early
+            stopping) on rows held out by a hash of their key; ``train_split`` does not apply.
+        y : targets, or None with a BatchStream
+            See the class documentation. A stream carries its own targets.
         **fit_params : dict
             Passed to skorch (forwarded to the module's ``forward``).
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        FloatingPointError
+            When training diverges (a non-finite loss or weight); the network is left at its
+            last finite state (see the ``callbacks`` parameter).
         """
         self._check_params()
         fresh = not self.warm_start or not self.initialized_
         with self._seeded():
             dataset = self._prepare_dataset(X, y, reset=fresh)
-            return super().fit(dataset, None, **fit_params)
+            if fresh and self._runs_fallback():
+                return self._fit_keeping_the_better_start(dataset, **fit_params)
+            super().fit(dataset, None, **fit_params)
+            if fresh:
+                self._record_start(self.pretrained is not None, None)
+            return self
+
+    def _record_start(self, kept: bool, losses) -> None:
+        self.pretrained_kept_ = bool(kept)
+        self.fallback_valid_losses_ = losses
+
+    # Everything skorch's initialize() rebuilds: one complete trained network and its history.
+    _TRAINED_STATE = ("module_", "criterion_", "optimizer_", "callbacks_", "history_")
+
+    def _fit_keeping_the_better_start(self, dataset, **fit_params):
+        """``pretrained_fallback``: fine-tune, train from scratch, keep the better on validation.
+
+        Both runs start from the same torch RNG state and train and validate on the very same
+        rows (the split is made once); a tie keeps the pretrained start.
+        """
+        split = self.get_split_datasets(dataset)
+        if split[1] is None:
+            raise ValueError(
+                "pretrained_fallback compares the two starts on validation rows, but the "
+                "train_split returned none; pass validation_fraction, a train_split that "
+                "holds rows out, or pretrained_fallback=False."
+            )
+        losses = {}
+        for start in ("pretrained", "scratch"):
+            torch.manual_seed(self._seed_)
+            with self._run_state(split=split, from_scratch=start == "scratch"):
+                # skorch's fit, minus its warm_start shortcut: each start is a new network
+                self.initialize()
+                super().partial_fit(dataset, None, **fit_params)
+            losses[start] = self._validation_loss(split[1])
+            if start == "pretrained":
+                finetuned = {name: getattr(self, name) for name in self._TRAINED_STATE}
+        self._record_start(losses["pretrained"] <= losses["scratch"], losses)
+        if self.pretrained_kept_:
+            for name, value in finetuned.items():
+                setattr(self, name, value)
+        return self
+
+    @contextmanager
+    def _run_state(self, *, split, from_scratch: bool):
+        """Within: ``get_split_datasets`` returns ``split`` and, with ``from_scratch``, the
+        network is built without the pretrained trunk."""
+        self._fixed_split, self._training_from_scratch = split, from_scratch
+        try:
+            yield
+        finally:
+            del self._fixed_split, self._training_from_scratch
+
+    def _validation_loss(self, dataset) -> float:
+        """Mean loss of the current network over ``dataset`` (rows weighted equally)."""
+        total, rows = 0.0, 0
+        for batch in self.get_iterator(dataset, training=False):
+            n = len(batch[0])
+            total += float(self.validation_step(batch)["loss"]) * n
+            rows += n
+        return total / rows if math.isfinite(total) else math.inf
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs without re-initialising the network.
@@ -536,11 +729,41 @@ class SketchNetBase(NeuralNet):
         if is_dataset(X):  # already prepared (the path fit() takes)
             return super().partial_fit(X, y, **fit_params)
         self._check_params()
+        fresh = not self.initialized_
         with self._seeded():
-            dataset = self._prepare_dataset(X, y, reset=not self.initialized_)
-            return super().partial_fit(dataset, None, **fit_params)
+            dataset = self._prepare_dataset(X, y, reset=fresh)
+            super().partial_fit(dataset, None, **fit_params)
+        if fresh:
+            self._record_start(self.pretrained is not None, None)
+        return self
 
     # ------------------------------------------------------------------ outputs
+    def predict_stream(self, stream, method="predict", *, columns=None, **kwargs):
+        """Predict over a :class:`~sklearn_basemodel.nn.streaming.BatchStream`, batch by batch.
+
+        Parameters
+        ----------
+        stream : BatchStream
+            The rows to score (its ``target`` may be None).
+        method : str, default="predict"
+            The prediction method applied to each batch: ``"predict"``, ``"predict_proba"``,
+            ``"decision_function"``, ``"predict_scores"``, ``"embed"``...
+        columns : dict of str -> str, default=None
+            Per-row arguments of ``method`` taken from columns of the stream's DataFrame
+            batches, e.g. ``{"history": "history_items"}`` for a recommender.
+        **kwargs
+            Passed to ``method`` (e.g. ``k=20``).
+
+        Yields
+        ------
+        keys : ndarray
+            The batch's row keys (the stream's ``key`` column, else row positions).
+        predictions : ndarray
+            ``method`` of the batch; concatenated they equal ``method`` of all rows.
+        """
+        self.check_is_fitted()
+        yield from stream.predictions(self, method, columns=columns, **kwargs)
+
     def _iter_network_output(self, X):
         """Raw module output (logits, first head) for X, one float32 batch at a time."""
         self.check_is_fitted()

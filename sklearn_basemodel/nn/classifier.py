@@ -39,6 +39,12 @@ class SketchClassifier(ClassifierMixin, SketchNetBase):
         Defined when X was a DataFrame with string column names.
     module_ : ResidualSketchNet
         The trained network; ``history_`` holds skorch's per-epoch losses.
+    pretrained_kept_ : bool
+        Whether ``module_`` started from the ``pretrained`` trunk (False without one, or when
+        ``pretrained_fallback`` found training from scratch better).
+    fallback_valid_losses_ : dict or None
+        ``{"pretrained": loss, "scratch": loss}`` on the validation rows when
+        ``pretrained_fallback`` ran, else None.
 
     See Also
     --------
@@ -187,7 +193,8 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
     """Feed-forward regressor on sketches (e.g. future spend), one or several outputs.
 
     Targets are standardised inside (mean 0, variance 1 per output) so the default learning rate
-    suits any scale; predictions are mapped back. The loss is the mean squared error.
+    suits any scale, from 1e-200 to 1e200; predictions are mapped back. The loss is the mean
+    squared error.
 
     Parameters
     ----------
@@ -201,6 +208,10 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
         The standardisation of y (0 and 1 when ``standardize_target=False``).
     n_features_in_ : int
     module_ : ResidualSketchNet
+    pretrained_kept_ : bool
+        Whether ``module_`` started from the ``pretrained`` trunk.
+    fallback_valid_losses_ : dict or None
+        Validation losses of both starts when ``pretrained_fallback`` ran, else None.
 
     See Also
     --------
@@ -245,8 +256,13 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
         y2 = y.reshape(len(y), -1)
         self.n_outputs_ = y2.shape[1]
         if self.standardize_target:
-            self.target_mean_ = y2.mean(axis=0)
-            scale = y2.std(axis=0)
+            # Moments of values near 1e200 overflow (their squares are inf): take them in units
+            # of each output's largest magnitude, then scale back.
+            magnitude = np.abs(y2).max(axis=0)
+            magnitude = np.where(magnitude > 0, magnitude, 1.0)
+            unit = y2 / magnitude
+            self.target_mean_ = unit.mean(axis=0) * magnitude
+            scale = unit.std(axis=0) * magnitude
             self.target_scale_ = np.where(scale > 0, scale, 1.0)
         else:
             self.target_mean_ = np.zeros(self.n_outputs_)
@@ -257,7 +273,17 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
         y2 = y.reshape(len(y), -1)
         if y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} outputs; the model was fitted with {self.n_outputs_}.")
-        return ((y2 - self.target_mean_) / self.target_scale_).astype(np.float32)
+        # y / scale - mean / scale rather than (y - mean) / scale: the difference of two values
+        # of opposite sign near the float64 limit overflows.
+        encoded = (y2 / self.target_scale_ - self.target_mean_ / self.target_scale_).astype(
+            np.float32
+        )
+        if not np.isfinite(encoded).all():
+            raise ValueError(
+                f"y (largest magnitude {np.abs(y2).max():.3g}) does not fit in float32 for "
+                "training; keep standardize_target=True or rescale y."
+            )
+        return encoded
 
     def _default_criterion(self, **kwargs):
         return torch.nn.MSELoss(**kwargs)

@@ -285,7 +285,8 @@ def explain(estimator, X, *, target=None, method="integrated_gradients", n_steps
     if not isinstance(estimator, Pipeline):
         return estimator.explain(X, target=target, method=method, n_steps=n_steps)
     model = estimator.steps[-1][1]
-    Xt = estimator[:-1].transform(X)
+    model.check_is_fitted()  # NotFittedError before any earlier step is asked to transform
+    Xt = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
     blocks, sketches = _pipeline_blocks(estimator, X, model.n_features_in_)
     result = model.explain(Xt, target=target, method=method, n_steps=n_steps, blocks=blocks)
     frames = [

@@ -12,6 +12,7 @@ from sklearn.base import clone
 from sklearn.utils.metaestimators import available_if
 
 from .._compat import HasMethods, Interval, StrOptions, num_samples
+from .._hashing import seed_from_random_state
 from ..metrics import recall_at_k
 from ..rows import flatten_rows, lookup
 from ..sketch import EMDESketcher, codebook_of
@@ -22,6 +23,15 @@ __all__ = ["SketchRecommender"]
 
 # Entity scores decoded at once: rows x entities (float32), bounds the memory of predict.
 _MAX_SCORES = 1 << 23
+
+
+def _check_k(k) -> int:
+    """``k`` as an int, or a ValueError unless it is a positive integer (bools refused)."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral) or k < 1:
+        raise ValueError(
+            f"k must be a positive integer, the number of entities to return per row; got {k!r}."
+        )
+    return int(k)
 
 
 class SketchRecommender(SketchNetBase):
@@ -63,8 +73,8 @@ class SketchRecommender(SketchNetBase):
         data (on Ta-Feng next baskets it is far stronger than the linear mixture); pass
         decayed weights (mappings key -> weight) as ``history`` for recency.
     popularity_correction : bool, default=False
-        Decode with the popularity-corrected read-out (ALGORITHMS.md section 2) instead of the
-        plain geometric mean.{shared}
+        Decode with the popularity-corrected read-out (docs/ALGORITHMS.md, section 2.5)
+        instead of the plain geometric mean.{shared}
 
     Attributes
     ----------
@@ -78,6 +88,10 @@ class SketchRecommender(SketchNetBase):
         ``n_sketches_ * sketch_dim_``, the output width of the network.
     n_features_in_ : int
     module_ : ResidualSketchNet
+    pretrained_kept_ : bool
+        Whether ``module_`` started from the ``pretrained`` trunk.
+    fallback_valid_losses_ : dict or None
+        Validation losses of both starts when ``pretrained_fallback`` ran, else None.
 
     See Also
     --------
@@ -144,11 +158,17 @@ class SketchRecommender(SketchNetBase):
         self.history_blend = history_blend
         self.popularity_correction = popularity_correction
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        _check_k(self.k)
+
     # ------------------------------------------------------------------ targets
     def _fit_target(self, y):
         sketcher = self.target_sketcher
         if sketcher is None:
-            sketcher = EMDESketcher()
+            # seeded from this estimator, so that the same random_state gives the same codes
+            seed = None if self.random_state is None else seed_from_random_state(self.random_state)
+            sketcher = EMDESketcher(random_state=seed)
         self.target_sketcher_ = clone(sketcher).fit(y, None)  # a FrozenEstimator stays as is
         self.codebook_ = codebook_of(self.target_sketcher_)
         self.n_sketches_ = self.codebook_.n_sketches
@@ -161,6 +181,11 @@ class SketchRecommender(SketchNetBase):
         # raw weighted counts when the sketcher offers them, whatever its ``normalize`` says
         S = sketcher.raw_sketches(y) if hasattr(sketcher, "raw_sketches") else sketcher.transform(y)
         S = sp.csr_matrix(S, dtype=np.float32)
+        if not np.isfinite(S.data).all():
+            raise ValueError(
+                "The target sketches are not finite: y has NaN, infinite or overflowing weights "
+                "(mappings key -> weight); pass finite weights of moderate scale."
+            )
         if S.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"The target sketcher returns {S.shape[1]} columns; expected {self.n_outputs_}."
@@ -294,7 +319,8 @@ class SketchRecommender(SketchNetBase):
             Entity keys. With ``history_mode="exclude"`` a row whose history leaves fewer than
             k entities ends with excluded ones.
         """
-        k = self.k if k is None else int(k)
+        self.check_is_fitted()
+        k = _check_k(self.k if k is None else k)
         keys = self.entities_
         k = min(k, len(keys))
         tops = []
