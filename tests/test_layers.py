@@ -25,7 +25,7 @@ LAYERS = [
     {"sketch"},
     {"metrics", "baselines"},
     {"nn"},
-    {"recipes"},
+    {"recipes", "selection", "history_recommender"},
     {"warehouse"},
     {"workflow", "demo", "report", "cli"},
 ]

@@ -1,0 +1,175 @@
+"""The learned recommender on plain history rows: Cleora, EMDE and a sketch network in one.
+
+:class:`HistoryRecommender` takes the same rows as the baselines (a customer's items, or items
+with weights) and learns, self-supervised, which items a customer goes on to have: it embeds the
+items with Cleora on the customers' rows, sketches every row with EMDE, and trains a
+:class:`~sklearn_basemodel.SketchRecommender` from the sketch of part of a row to the sketch of
+the rest. It is the learned candidate of :class:`~sklearn_basemodel.selection.BlendedRecommender`.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._compat import IntegerInterval, Interval, _fit_context
+from ._hashing import seed_from_random_state
+from .metrics import recall_at_k
+
+__all__ = ["HistoryRecommender"]
+
+
+def _split_rows(rows, fraction, rng):
+    """Each row's distinct items split into an input part and a hidden target part."""
+    inputs, targets = [], []
+    for row in rows:
+        items = list(dict.fromkeys(row))
+        if len(items) < 2:
+            continue
+        n_hidden = min(len(items) - 1, max(1, int(round(fraction * len(items)))))
+        hidden = set(rng.choice(len(items), size=n_hidden, replace=False).tolist())
+        inputs.append([item for i, item in enumerate(items) if i not in hidden])
+        targets.append([item for i, item in enumerate(items) if i in hidden])
+    return inputs, targets
+
+
+class HistoryRecommender(BaseEstimator):
+    """Recommend items from history rows with Cleora item vectors, EMDE sketches and a network.
+
+    Parameters
+    ----------
+    n_components : int, default=64
+        Cleora dimension per scale.
+    n_iter : list of int, default=(1, 2)
+        Cleora scales (multiscale; short walks do not over-smooth dense customer x item
+        graphs), with symmetric propagation.
+    n_sketches, sketch_dim : int, default=16, 64
+        EMDE sketch size.
+    hidden_units : int, default=512
+        Width of the network.
+    max_epochs : int, default=10
+        With early stopping on 10% of the training pairs.
+    hide_fraction : float, default=0.2
+        Without ``y``: share of each row's items hidden as the target of a training pair.
+    n_draws : int, default=2
+        Without ``y``: training pairs drawn per row (different hidden items each time).
+    exclude_seen : bool, default=False
+        Score the items of the input row ``-inf``.
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    embedder_, sketcher_, model_ : fitted estimators
+    items_ : ndarray
+        The items scored by :meth:`predict_scores`, in column order.
+
+    Examples
+    --------
+    >>> from sklearn_basemodel.history_recommender import HistoryRecommender
+    >>> rows = [["milk", "bread", "eggs"], ["beer", "chips", "nuts"]] * 20
+    >>> model = HistoryRecommender(n_components=8, n_sketches=4, sketch_dim=8, hidden_units=16,
+    ...                            max_epochs=2, random_state=0).fit(rows)
+    >>> model.predict_scores([["milk"]]).shape
+    (1, 6)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [IntegerInterval(1, None, closed="left")],
+        "n_iter": [list, tuple],
+        "n_sketches": [IntegerInterval(1, None, closed="left")],
+        "sketch_dim": [IntegerInterval(2, None, closed="left")],
+        "hidden_units": [IntegerInterval(1, None, closed="left")],
+        "max_epochs": [IntegerInterval(1, None, closed="left")],
+        "hide_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_draws": [IntegerInterval(1, None, closed="left")],
+        "exclude_seen": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, n_components=64, *, n_iter=(1, 2), n_sketches=16, sketch_dim=64,
+                 hidden_units=512, max_epochs=10, hide_fraction=0.2, n_draws=2,
+                 exclude_seen=False, random_state=None):  # fmt: skip
+        self.n_components = n_components
+        self.n_iter = n_iter
+        self.n_sketches = n_sketches
+        self.sketch_dim = sketch_dim
+        self.hidden_units = hidden_units
+        self.max_epochs = max_epochs
+        self.hide_fraction = hide_fraction
+        self.n_draws = n_draws
+        self.exclude_seen = exclude_seen
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Embed, sketch and train on the rows.
+
+        Parameters
+        ----------
+        X : sequence of rows (lists of item keys)
+        y : sequence of rows, default=None
+            The target items of each row; None draws ``n_draws`` self-supervised pairs per row
+            by hiding ``hide_fraction`` of its items.
+
+        Returns
+        -------
+        self : HistoryRecommender
+        """
+        from .embed import CleoraEmbedder
+        from .nn import SketchRecommender
+        from .sketch import EMDESketcher
+
+        X = [list(row) for row in X]
+        rng = check_random_state(self.random_state)
+        seed = seed_from_random_state(rng)
+        if y is None:
+            pairs = [_split_rows(X, self.hide_fraction, rng) for _ in range(self.n_draws)]
+            inputs = [row for p in pairs for row in p[0]]
+            targets = [row for p in pairs for row in p[1]]
+        else:
+            inputs, targets = X, [list(row) for row in y]
+        if len(inputs) < 4:
+            raise ValueError("Too few rows with two or more items to learn from; pass more rows.")
+        self.embedder_ = CleoraEmbedder(
+            self.n_components, n_iter=list(self.n_iter), propagation="symmetric",
+            random_state=seed,
+        ).fit([row for row in X if row] + [row for row in targets if row])  # fmt: skip
+        self.sketcher_ = EMDESketcher(
+            FrozenEstimator(self.embedder_), n_sketches=self.n_sketches,
+            sketch_dim=self.sketch_dim, handle_unknown="ignore", random_state=seed,
+        ).fit(None)  # fmt: skip
+        self.model_ = SketchRecommender(
+            target_sketcher=FrozenEstimator(self.sketcher_), module__hidden_units=self.hidden_units,
+            max_epochs=self.max_epochs, random_state=seed,
+        )  # fmt: skip
+        self.model_.fit(self.sketcher_.transform(inputs), targets)
+        self.items_ = np.asarray(self.model_.entities_, dtype=object)
+        return self
+
+    def predict_scores(self, X):
+        """Log-probability of every item of ``items_`` for every row (higher is better)."""
+        check_is_fitted(self, "model_")
+        X = [list(row) for row in X]
+        scores = np.asarray(self.model_.predict_scores(self.sketcher_.transform(X)), np.float64)
+        if self.exclude_seen:
+            index = {item: i for i, item in enumerate(self.items_.tolist())}
+            for r, row in enumerate(X):
+                scores[r, [index[item] for item in row if item in index]] = -np.inf
+        return scores
+
+    def predict(self, X, k=10):
+        """The ``k`` best items of every row."""
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}.")
+        scores = self.predict_scores(X)
+        top = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, scores.shape[1])]
+        return self.items_[top]
+
+    def score(self, X, y, k=10):
+        """Recall@k against ``y``."""
+        return recall_at_k(y, self.predict(X, k), k)

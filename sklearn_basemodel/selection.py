@@ -1,0 +1,341 @@
+"""Selection built into the library: recommenders blended with weights learned on held-out rows.
+
+No single recommender wins on every dataset: popularity wins where tastes are shared, the
+customer's own history where purchases repeat, item-item models where co-occurrence is strong,
+the learned sketch model where all of these mix. :class:`BlendedRecommender` fits several
+candidates on part of the training rows, learns on the other part (held-out customers) how much
+each one's ranking should count, and keeps the best single candidate instead when the blend
+does not validate better. The blend therefore starts from its strongest baseline rather than
+falling below it, on data nobody tuned it on.
+"""
+
+from __future__ import annotations
+
+import time
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._compat import IntegerInterval, Interval, _fit_context
+from .metrics import recall_at_k
+from .rows import flatten_rows
+
+__all__ = ["BlendedRecommender", "default_candidates"]
+
+_BLOCK_CELLS = 1 << 23  # rank features computed for at most this many (row, item, candidate)
+
+
+def default_candidates():
+    """The candidates :class:`BlendedRecommender` uses when none are given.
+
+    Popularity, the customer's own most frequent items (GP-TopFreq) and item-item cosine
+    kNN: cheap, and each the winner on some kind of data. Add ``EASERecommender`` (up to
+    ~15k items) or a learned sketch recommender for more.
+    """
+    from .baselines import ItemKNNRecommender, PersonalFrequencyRecommender, PopularityRecommender
+
+    return [
+        ("popularity", PopularityRecommender()),
+        ("own_history", PersonalFrequencyRecommender()),
+        ("item_knn", ItemKNNRecommender()),
+    ]
+
+
+def _items_of(estimator):
+    """The item keys that index an estimator's ``predict_scores`` columns."""
+    for name in ("items_", "entities_"):
+        if hasattr(estimator, name):
+            return np.asarray(getattr(estimator, name), dtype=object)
+    raise TypeError(
+        f"{type(estimator).__name__} has no items_ (or entities_) after fit: a candidate must "
+        "say which item each column of predict_scores scores."
+    )
+
+
+def _rank_features(scores):
+    """Per row, ``-log(1 + rank)`` of every item in this candidate's ranking (0 for the best).
+
+    Ranks make candidates with incomparable score scales (counts, cosines, log-probabilities)
+    comparable; unscored items (-inf, or items the candidate does not know) rank last.
+    """
+    scores = np.where(np.isfinite(scores), scores, -np.inf)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    rows = np.arange(scores.shape[0])[:, None]
+    ranks[rows, order] = np.arange(scores.shape[1])[None, :]
+    features = -np.log1p(ranks.astype(np.float64))
+    features[~np.isfinite(scores)] = -np.log1p(scores.shape[1])
+    return features
+
+
+def _hide(rows, fraction, rng):
+    """Split every row's distinct items into kept inputs and hidden targets (at least one
+    hidden item for rows of two or more)."""
+    inputs, targets = [], []
+    for row in rows:
+        items = list(dict.fromkeys(row))
+        n_hidden = int(round(fraction * len(items))) if len(items) > 1 else 0
+        n_hidden = max(n_hidden, 1) if len(items) > 1 else 0
+        hidden = set(rng.choice(len(items), size=n_hidden, replace=False).tolist())
+        inputs.append([item for i, item in enumerate(items) if i not in hidden])
+        targets.append([item for i, item in enumerate(items) if i in hidden])
+    return inputs, targets
+
+
+class BlendedRecommender(BaseEstimator):
+    """Several recommenders blended by weights learned on held-out customers.
+
+    ``fit`` splits the rows into training and validation customers, fits every candidate on the
+    training customers, and learns on the validation customers a logistic regression that
+    predicts whether an item is in the customer's target from each candidate's rank of it. It
+    keeps the blend when it scores a higher Recall@k on the validation customers than every
+    single candidate, else the best single candidate; then refits the candidates on all rows.
+
+    Parameters
+    ----------
+    candidates : list of (name, estimator), default=None
+        Recommenders with ``fit(X, y)``, ``predict_scores(X)`` and ``items_`` (or
+        ``entities_``); None uses :func:`default_candidates`.
+    k : int, default=10
+        The cut-off of the Recall@k used to choose between the blend and single candidates.
+    validation_fraction : float, default=0.2
+        Share of the rows (customers) held out to learn and check the blend.
+    hide_fraction : float, default=0.2
+        When ``y`` is None (no separate targets, e.g. a users x items matrix), this share of
+        each validation customer's items is hidden as the target and the rest is the input
+        (the strong-generalisation protocol).
+    exclude_seen : bool, default=False
+        Never recommend the items of the input row (set it when the task is to find new items).
+    n_candidates : int, default=200
+        Items per validation row the blend is learned on: the union of every candidate's top
+        ``n_candidates`` (the other items cannot enter a top-k anyway).
+    time_budget : float, default=None
+        Seconds; candidates whose fit would start after the budget is spent are skipped (the
+        first candidate always runs). None: no limit.
+    refit : bool, default=True
+        Refit the chosen candidates on all rows after choosing.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split and the hidden items.
+
+    Attributes
+    ----------
+    candidates_ : list of (name, fitted estimator)
+    weights_ : dict
+        Name -> weight of the candidate's rank feature in the blend (0 for unused candidates).
+    chosen_ : str
+        ``"blend"`` or the name of the single candidate kept.
+    validation_scores_ : dict
+        Recall@k on the validation customers of every candidate and of the blend.
+    items_ : ndarray of object
+        The items scored (union of the candidates' items).
+
+    Examples
+    --------
+    >>> from sklearn_basemodel.selection import BlendedRecommender
+    >>> rows = [["milk", "bread", "eggs"], ["milk", "bread"], ["beer", "chips", "nuts"],
+    ...         ["beer", "chips"], ["milk", "eggs"], ["beer", "nuts"]] * 5
+    >>> blend = BlendedRecommender(k=2, random_state=0).fit(rows)
+    >>> sorted(blend.validation_scores_)
+    ['blend', 'item_knn', 'own_history', 'popularity']
+    >>> blend.predict([["beer"]], k=2, exclude=True).tolist()
+    [['chips', 'nuts']]
+    """
+
+    _parameter_constraints: dict = {
+        "candidates": [list, None],
+        "k": [IntegerInterval(1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "hide_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "exclude_seen": ["boolean"],
+        "n_candidates": [IntegerInterval(1, None, closed="left")],
+        "time_budget": [Interval(Real, 0, None, closed="neither"), None],
+        "refit": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, candidates=None, *, k=10, validation_fraction=0.2, hide_fraction=0.2,
+                 exclude_seen=False, n_candidates=200, time_budget=None, refit=True,
+                 random_state=None):  # fmt: skip
+        self.candidates = candidates
+        self.k = k
+        self.validation_fraction = validation_fraction
+        self.hide_fraction = hide_fraction
+        self.exclude_seen = exclude_seen
+        self.n_candidates = n_candidates
+        self.time_budget = time_budget
+        self.refit = refit
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    def _split(self, X, y, rng):
+        n = len(X)
+        n_valid = int(round(self.validation_fraction * n))
+        if n_valid < 1 or n - n_valid < 1:
+            raise ValueError(
+                f"{n} rows cannot be split into training and validation customers with "
+                f"validation_fraction={self.validation_fraction}; pass more rows."
+            )
+        order = rng.permutation(n)
+        train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+        X_train = [X[i] for i in train]
+        y_train = None if y is None else [y[i] for i in train]
+        if y is None:
+            X_valid, y_valid = _hide([X[i] for i in valid], self.hide_fraction, rng)
+        else:
+            X_valid, y_valid = [X[i] for i in valid], [y[i] for i in valid]
+        return X_train, y_train, X_valid, y_valid
+
+    def _fit_candidates(self, X, y, names=None):
+        fitted, start = [], time.perf_counter()
+        for name, estimator in self._candidate_list():
+            if names is not None and name not in names:
+                continue
+            spent = time.perf_counter() - start
+            if fitted and self.time_budget is not None and spent > self.time_budget:
+                continue
+            fitted.append((name, clone(estimator).fit(X, y)))
+        return fitted
+
+    def _candidate_list(self):
+        candidates = default_candidates() if self.candidates is None else self.candidates
+        names = [name for name, _ in candidates]
+        if not candidates or len(set(names)) != len(names):
+            raise ValueError("candidates must be a non-empty list of (unique name, estimator).")
+        return candidates
+
+    def _features(self, fitted, X, items):
+        """(n_rows, n_items, n_candidates) rank features over ``items``."""
+        index = {item: i for i, item in enumerate(items.tolist())}
+        out = np.empty((len(X), len(items), len(fitted)))
+        for c, (_, estimator) in enumerate(fitted):
+            scores = np.full((len(X), len(items)), -np.inf)
+            columns = np.fromiter((index[item] for item in _items_of(estimator).tolist()), int)
+            scores[:, columns] = np.asarray(estimator.predict_scores(X), dtype=np.float64)
+            out[:, :, c] = _rank_features(scores)
+        return out
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Fit the candidates, learn the blend on held-out customers, refit.
+
+        Parameters
+        ----------
+        X : sequence of rows
+            Histories: lists of item keys or mappings item -> weight.
+        y : sequence of rows, default=None
+            The items each row should lead to (e.g. the next basket). None hides
+            ``hide_fraction`` of each validation row's items instead.
+
+        Returns
+        -------
+        self : BlendedRecommender
+        """
+        X = list(X)
+        flatten_rows(X, name="X", allow_empty=True)  # the one row parser: same errors
+        if y is not None:
+            y = list(y)
+            if len(y) != len(X):
+                raise ValueError(f"X has {len(X)} rows but y has {len(y)}; pass one per row.")
+        rng = check_random_state(self.random_state)
+        X_train, y_train, X_valid, y_valid = self._split(X, y, rng)
+        fitted = self._fit_candidates(X_train, y_train)
+        items = np.asarray(list(dict.fromkeys(
+            item for _, est in fitted for item in _items_of(est).tolist())), dtype=object)  # fmt: skip
+        features = self._features(fitted, X_valid, items)
+        self.validation_scores_ = {
+            name: self._recall(features[:, :, c], X_valid, y_valid, items)
+            for c, (name, _) in enumerate(fitted)
+        }
+        coef = self._learn_weights(features, y_valid, items)
+        self.validation_scores_["blend"] = self._recall(features @ coef, X_valid, y_valid, items)
+        best = max(self.validation_scores_, key=self.validation_scores_.get)
+        names = [name for name, _ in fitted]
+        if best == "blend":
+            self.weights_ = dict(zip(names, coef.tolist()))
+        else:
+            self.weights_ = {name: float(name == best) for name in names}
+        self.chosen_ = best
+        used = [name for name, weight in self.weights_.items() if weight != 0]
+        self.candidates_ = self._fit_candidates(X, y, used) if self.refit else [
+            (name, est) for name, est in fitted if name in used]  # fmt: skip
+        self.items_ = np.asarray(list(dict.fromkeys(
+            item for _, est in self.candidates_ for item in _items_of(est).tolist())),
+            dtype=object)  # fmt: skip
+        return self
+
+    def _recall(self, scores, X, y, items):
+        return recall_at_k(y, self._top(scores, X, items, self.k), self.k)
+
+    def _top(self, scores, X, items, k, exclude=None):
+        exclude = self.exclude_seen if exclude is None else exclude
+        scores = np.array(scores, dtype=np.float64)
+        if exclude:
+            index = {item: i for i, item in enumerate(items.tolist())}
+            for r, row in enumerate(X):
+                seen = [index[item] for item in row if item in index]
+                scores[r, seen] = -np.inf
+        k = min(k, scores.shape[1])
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        picked = np.take_along_axis(scores, top, axis=1)
+        return np.where(np.isfinite(picked), items[top], None)
+
+    def _learn_weights(self, features, y, items):
+        """Logistic regression of "item in target" on the candidates' rank features, over
+        every row's pool of candidate items; non-negative weights (a rank should not count
+        against an item)."""
+        n_rows, n_items, n_cand = features.shape
+        depth = min(self.n_candidates, n_items)
+        pool = np.zeros((n_rows, n_items), dtype=bool)
+        for c in range(n_cand):
+            top = np.argsort(-features[:, :, c], axis=1, kind="stable")[:, :depth]
+            np.put_along_axis(pool, top, True, axis=1)
+        index = {item: i for i, item in enumerate(items.tolist())}
+        target = np.zeros((n_rows, n_items), dtype=bool)
+        for r, row in enumerate(y):
+            target[r, [index[item] for item in row if item in index]] = True
+        rows, cols = np.nonzero(pool)
+        labels = target[rows, cols]
+        if labels.all() or not labels.any():
+            return np.full(n_cand, 1.0 / n_cand)
+        model = LogisticRegression(C=1.0, max_iter=1000)
+        model.fit(features[rows, cols], labels)
+        return np.clip(model.coef_.ravel(), 0.0, None)
+
+    # ------------------------------------------------------------------ predicting
+    def predict_scores(self, X):
+        """Blended score of every item of ``items_`` for every row (higher is better).
+
+        Returns
+        -------
+        ndarray of shape (n_rows, len(items_))
+        """
+        check_is_fitted(self, "candidates_")
+        X = list(X)
+        weights = np.array([self.weights_[name] for name, _ in self.candidates_])
+        step = max(1, _BLOCK_CELLS // max(len(self.items_) * len(weights), 1))
+        blocks = [self._features(self.candidates_, X[i : i + step], self.items_) @ weights
+                  for i in range(0, len(X), step)]  # fmt: skip
+        return np.vstack(blocks) if blocks else np.zeros((0, len(self.items_)))
+
+    def predict(self, X, k=None, exclude=None):
+        """The ``k`` best items of every row (``k`` defaults to the ``k`` parameter).
+
+        ``exclude`` overrides ``exclude_seen`` for this call.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, k), dtype object (None where fewer items can be given)
+        """
+        k = self.k if k is None else k
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}.")
+        X = list(X)
+        return self._top(self.predict_scores(X), X, self.items_, k, exclude)
+
+    def score(self, X, y):
+        """Recall@k of :meth:`predict` against ``y``."""
+        return recall_at_k(y, self.predict(X), self.k)

@@ -1,0 +1,104 @@
+"""BlendedRecommender: the built-in selection never falls below its best candidate."""
+
+import numpy as np
+import pytest
+
+from sklearn_basemodel.baselines import PersonalFrequencyRecommender, PopularityRecommender
+from sklearn_basemodel.history_recommender import HistoryRecommender
+from sklearn_basemodel.metrics import recall_at_k
+from sklearn_basemodel.selection import BlendedRecommender, default_candidates
+
+
+def _groups(n_users, seed, n_groups=6, size=20):
+    """Each customer buys 6-10 items of one of several disjoint groups."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n_users):
+        g = rng.integers(n_groups)
+        n = rng.integers(6, 11)
+        rows.append([f"g{g}_{i}" for i in rng.choice(size, size=n, replace=False)])
+    return rows
+
+
+def _repeat_buyers(n_users, seed, n_items=60):
+    """Customers re-buy their own few staples; popularity and co-occurrence say little."""
+    rng = np.random.default_rng(seed)
+    history, future = [], []
+    for _ in range(n_users):
+        staples = [f"i{i}" for i in rng.choice(n_items, size=3, replace=False)]
+        history.append(staples * 3 + [f"i{rng.integers(n_items)}"])
+        future.append(list(rng.choice(staples, size=2, replace=False)))
+    return history, future
+
+
+def _test_split(rows, seed):
+    rng = np.random.default_rng(seed)
+    kept, hidden = [], []
+    for row in rows:
+        mask = rng.random(len(row)) < 0.2
+        mask[0] = True
+        kept.append([x for x, m in zip(row, mask) if not m])
+        hidden.append([x for x, m in zip(row, mask) if m])
+    return kept, hidden
+
+
+def test_selection_keeps_the_best_candidate_on_held_out_customers():
+    train, test = _groups(500, seed=0), _groups(200, seed=1)
+    blend = BlendedRecommender(k=5, exclude_seen=True, random_state=0).fit(train)
+    best_single = max(v for name, v in blend.validation_scores_.items() if name != "blend")
+    assert blend.validation_scores_[blend.chosen_] >= best_single
+    kept, hidden = _test_split(test, seed=2)
+    ours = recall_at_k(hidden, blend.predict(kept, k=5), 5)
+    singles = {}
+    for name, candidate in default_candidates():
+        candidate.set_params(exclude_seen=True).fit(train)
+        singles[name] = recall_at_k(hidden, candidate.predict(kept, k=5), 5)
+    assert ours >= max(singles.values()) - 0.02
+    assert ours > 2 * singles["popularity"]
+
+
+def test_selection_follows_the_data_to_the_customers_own_history():
+    history, future = _repeat_buyers(600, seed=0)
+    candidates = [("popularity", PopularityRecommender()),
+                  ("own_history", PersonalFrequencyRecommender())]  # fmt: skip
+    blend = BlendedRecommender(candidates, k=2, random_state=0).fit(history, future)
+    assert blend.weights_["own_history"] > 0
+    assert blend.validation_scores_["own_history"] > blend.validation_scores_["popularity"]
+    test_history, test_future = _repeat_buyers(200, seed=1)
+    popularity = PopularityRecommender().fit(history, future).score(test_history, test_future, k=2)
+    # two of three equally frequent staples, two of which are bought next: 2/3 is the best
+    assert blend.score(test_history, test_future) > 0.6 > 3 * popularity
+
+
+def test_same_random_state_same_choice_and_the_learned_candidate():
+    rows = _groups(300, seed=3)
+    candidates = default_candidates() + [(
+        "sketch", HistoryRecommender(n_components=8, n_sketches=4, sketch_dim=8, hidden_units=16,
+                                     max_epochs=2, random_state=0),
+    )]  # fmt: skip
+    a = BlendedRecommender(candidates, k=5, random_state=0).fit(rows)
+    b = BlendedRecommender(candidates, k=5, random_state=0).fit(rows)
+    assert a.validation_scores_ == b.validation_scores_ and a.weights_ == b.weights_
+    np.testing.assert_array_equal(a.predict(rows[:20]), b.predict(rows[:20]))
+    assert set(a.validation_scores_) == {"popularity", "own_history", "item_knn", "sketch", "blend"}
+
+
+@pytest.mark.parametrize(
+    "params, y, error",
+    [
+        ({"candidates": []}, None, "non-empty"),
+        ({"candidates": [("a", PopularityRecommender()), ("a", PopularityRecommender())]}, None,
+         "unique"),
+        ({}, [["x"]], "one per row"),
+        ({"validation_fraction": 0.999}, None, "cannot be split"),
+    ],
+)  # fmt: skip
+def test_errors(params, y, error):
+    with pytest.raises(ValueError, match=error):
+        BlendedRecommender(random_state=0, **params).fit(_groups(20, seed=0), y)
+
+
+def test_predict_checks_k():
+    blend = BlendedRecommender(k=3, random_state=0).fit(_groups(60, seed=0))
+    with pytest.raises(ValueError, match="positive integer"):
+        blend.predict([["g0_1"]], k=0)
