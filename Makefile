@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-python test-dbt test-slow bench clean
+.PHONY: venv demo test test-python test-dbt test-spark test-slow bench clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,14 @@ test-dbt: $(STAMP)
 	"$(CURDIR)/$(VENV)/bin/dbt" deps --profiles-dir . --quiet && \
 	"$(CURDIR)/$(VENV)/bin/dbt" seed --profiles-dir . --quiet && \
 	"$(CURDIR)/$(VENV)/bin/dbt" build --profiles-dir .
+
+# The integration project on local Spark (dbt-spark's session method, local[2]): dbt deps, seed
+# and build in a temporary folder, then the results checked from Python (tests/test_dbt_spark.py,
+# marked slow). .ci/spark first installs what is missing: a Java runtime (Debian package, as
+# root), pyspark and dbt-spark. Not part of `make test`.
+test-spark: $(STAMP)
+	bash .ci/spark
+	$(PY) -m pytest tests/test_dbt_spark.py -m slow -q
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q

@@ -8,7 +8,7 @@
   {%- do exceptions.raise_compiler_error("basemodel: `basemodel_sketch_item_column` '" ~ s.sketch_item_column ~ "' is not one of the item columns " ~ (s.item_columns | map(attribute='name') | list)) -%}
 {%- endif -%}
 {%- set codes = api.Relation.create(
-    database=var('basemodel_sketch_codes_database', target.database),
+    database=var('basemodel_sketch_codes_database', target.get('database')),
     schema=var('basemodel_sketch_codes_schema', target.schema),
     identifier=var('basemodel_sketch_codes_identifier')) %}
 
