@@ -157,13 +157,13 @@ def make_features(config: Config, rfm_only=False):
     """ColumnTransformer: log RFM columns (+ horizon) beside the decayed EMDE sketch."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler, StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, MaxAbsScaler
 
-    from sklearn_basemodel.embedders import RandomVectorEmbedder
-    from sklearn_basemodel.emde import EMDESketcher
+    from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder
+    from sklearn_basemodel.recipes import rfm_scaler
 
-    log_scaled = make_pipeline(FunctionTransformer(np.log1p), StandardScaler())
-    parts = [("rfm", log_scaled, RFM_COLUMNS + ([] if rfm_only else ["horizon"]))]
+    # all RFM columns are non-negative: the recipe's signed log1p is log1p here
+    parts = [("rfm", rfm_scaler(), RFM_COLUMNS + ([] if rfm_only else ["horizon"]))]
     if not rfm_only:
         sketcher = EMDESketcher(
             RandomVectorEmbedder(config.random_dim, random_state=config.seed),
@@ -184,7 +184,7 @@ def methods(config: Config) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from sklearn_basemodel.nn import SketchClassifier
+    from sklearn_basemodel import SketchClassifier
 
     def logistic():
         return LogisticRegression(C=config.logistic_c, max_iter=5000)
@@ -218,8 +218,7 @@ def methods(config: Config) -> dict:
 
 def sketch_mass_score(table: pd.DataFrame, config: Config) -> np.ndarray:
     """The decayed purchase-day count: the mass of one partitioning of the raw EMDE sketch."""
-    from sklearn_basemodel.embedders import RandomVectorEmbedder
-    from sklearn_basemodel.emde import EMDESketcher
+    from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder
 
     buys = [["buy"] * (len(t) // 3) for t in table["tokens"]]
     ages = [a[::3] for a in table["ages"]]

@@ -47,17 +47,15 @@ last line ``tafeng recall@10=<x> ndcg@10=<y> recall@20=<z>`` (EMDE, mean of the 
 from __future__ import annotations
 
 import argparse
-import copy
+import ast
 import platform
 import sys
 import time
-import ast
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 RESULTS = Path(__file__).resolve().parent / "results" / "tafeng.md"
@@ -102,45 +100,20 @@ class Config:
 
 # --------------------------------------------------------------------------- data
 def user_examples(history: pd.DataFrame) -> pd.DataFrame:
-    """One row per (user, prefix length t >= 1) of every user's history baskets.
+    """Every prefix of every user's history baskets (``recipes.sequence_examples``), keyed by
+    ``user_id`` (users in id order)."""
+    from sklearn_basemodel.recipes import sequence_examples
 
-    Parameters
-    ----------
-    history : DataFrame
-        ``user_id``, ``basket_index``, ``items`` (as ``load_tafeng`` returns: sorted by user
-        and basket).
-
-    Returns
-    -------
-    DataFrame with columns ``user_id``, ``t`` (number of baskets in the prefix), ``items`` (all
-    items of the prefix, oldest first), ``ages`` (per item: baskets between its basket and the
-    last one of the prefix, 0 for the last), ``last`` (the prefix's last basket), ``target``
-    (basket t, the next one; None for the whole history) and ``is_full`` (the prefix is the
-    whole history: the row used to predict the future basket).
-    """
-    rows = []
-    for user, baskets in history.groupby("user_id", sort=True)["items"]:
-        baskets = [list(b) for b in baskets]
-        items, basket_of = [], []
-        for t in range(1, len(baskets) + 1):
-            items = items + baskets[t - 1]
-            basket_of = basket_of + [t - 1] * len(baskets[t - 1])
-            ages = [t - 1 - b for b in basket_of]
-            target = baskets[t] if t < len(baskets) else None
-            rows.append((user, t, items, ages, baskets[t - 1], target, t == len(baskets)))
-    columns = ["user_id", "t", "items", "ages", "last", "target", "is_full"]
-    return pd.DataFrame(rows, columns=columns)
+    users = history.groupby("user_id", sort=True)["items"]
+    keys = [user for user, _ in users]
+    return sequence_examples([list(baskets) for _, baskets in users], keys=keys)
 
 
-def decayed_frequency(examples: pd.DataFrame, decay: float) -> list:
-    """Per row, the mapping item -> sum over the prefix baskets holding it of decay ** age."""
-    out = []
-    for items, ages in zip(examples["items"], examples["ages"]):
-        weights: dict = {}
-        for item, age in zip(items, ages):
-            weights[item] = weights.get(item, 0.0) + decay**age
-        out.append(weights)
-    return out
+def decayed_frequency(rows: pd.DataFrame, decay: float) -> list:
+    """Per row, item -> sum over the prefix baskets holding it of ``decay ** baskets_ago``."""
+    from sklearn_basemodel.recipes import half_life_of_factor, history_weights
+
+    return history_weights(rows["items"], rows["ages"], half_life_of_factor(decay))
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -156,41 +129,10 @@ def ranking_metrics(y_true, top) -> dict:
     return out
 
 
-def gp_topfreq(history: pd.DataFrame, users, k: int = 20) -> np.ndarray:
-    """GP-TopFreq top-k item ids for ``users``.
-
-    Own frequency = number of the user's history baskets holding the item; ties (and the
-    top-up beyond the user's items) by global popularity = number of history baskets, over all
-    users, holding the item.
-    """
-    items = np.concatenate([np.asarray(b, dtype=np.int64) for b in history["items"]])
-    owners = np.repeat(history["user_id"].to_numpy(), history["items"].map(len).to_numpy())
-    item_index, item_ids = pd.factorize(items, sort=True)
-    popularity = np.bincount(item_index, minlength=len(item_ids)).astype(np.float64)
-    positions = pd.Index(np.asarray(users)).get_indexer(owners)
-    keep = positions >= 0
-    own = sp.csr_matrix(
-        (np.ones(int(keep.sum())), (positions[keep], item_index[keep])),
-        shape=(len(users), len(item_ids)),
-    )
-    own.sum_duplicates()
-    # popularity rank in (0, 1): below one purchase, so it only breaks ties
-    pop_rank = np.empty(len(item_ids))
-    pop_rank[np.argsort(-popularity, kind="stable")] = np.arange(len(item_ids))
-    tie_break = 1.0 - (pop_rank + 1.0) / (len(item_ids) + 1.0)
-    tops = []
-    for start in range(0, len(users), 2048):
-        scores = own[start : start + 2048].toarray() + tie_break[None, :]
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        tops.append(np.take_along_axis(top, order, axis=1))
-    return np.asarray(item_ids)[np.vstack(tops)]
-
-
 # --------------------------------------------------------------------------- the model
 def fit_item_vectors(history: pd.DataFrame, config: Config):
     """CleoraEmbedder on the history baskets (plus customer x item edges)."""
-    from sklearn_basemodel.cleora import CleoraEmbedder
+    from sklearn_basemodel import CleoraEmbedder
 
     params = dict(n_components=config.cleora_dim, n_iter=list(config.cleora_iter),
                   random_state=config.seed)  # fmt: skip
@@ -201,61 +143,49 @@ def fit_item_vectors(history: pd.DataFrame, config: Config):
 
 
 def make_features(cleora, column, config: Config):
-    """ColumnTransformer of the three input sketches over the example DataFrame."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.frozen import FrozenEstimator
+    """The behavioral profile: decayed history, last basket and decayed ID-hash sketches."""
+    from sklearn_basemodel.recipes import behavioral_profile, half_life_of_factor
 
-    from sklearn_basemodel.embedders import RandomVectorEmbedder
-    from sklearn_basemodel.emde import EMDESketcher
-
-    half_life = float(np.log(0.5) / np.log(config.basket_decay))
-    shape = dict(n_sketches=config.n_sketches, sketch_dim=config.sketch_dim)
-    vectors = FrozenEstimator(cleora)
-    decayed = dict(half_life=half_life, time_input="age")
-    return ColumnTransformer([
-        ("history", EMDESketcher(vectors, embedder_column=column, **shape, **decayed,
-                                 random_state=config.seed + 1), ["items", "ages"]),
-        ("last_basket", EMDESketcher(vectors, embedder_column=column, **shape,
-                                     random_state=config.seed + 2), "last"),
-        ("history_ids", EMDESketcher(RandomVectorEmbedder(config.random_dim,
-                                                          random_state=config.seed),
-                                     **shape, **decayed, handle_unknown="ignore",
-                                     random_state=config.seed + 3), ["items", "ages"]),
-    ])  # fmt: skip
+    return behavioral_profile(
+        cleora, n_sketches=config.n_sketches, sketch_dim=config.sketch_dim, items="items",
+        ages="ages", half_life=half_life_of_factor(config.basket_decay), last="last",
+        id_dim=config.random_dim, id_random_state=config.seed, embedder_column=column,
+        random_state=config.seed + 1,
+    )  # fmt: skip
 
 
 def make_recommender(cleora, column, config: Config):
+    """The pretrainer: next-basket sketches decoded with the log blend of the own history."""
     from sklearn.frozen import FrozenEstimator
 
-    from sklearn_basemodel.emde import EMDESketcher
-    from sklearn_basemodel.nn import SketchRecommender
+    from sklearn_basemodel import EMDESketcher
+    from sklearn_basemodel.recipes import pretrainer
 
     target = EMDESketcher(FrozenEstimator(cleora), embedder_column=column,
                           n_sketches=config.n_sketches, sketch_dim=config.sketch_dim,
                           normalize="l1", random_state=config.seed + 4)  # fmt: skip
-    return SketchRecommender(
-        target_sketcher=target, k=20, history_mode="boost", history_blend="log",
-        hidden_units=config.hidden_units, n_blocks=config.n_blocks, dropout=config.dropout,
-        lr=config.lr, batch_size=config.batch_size, max_epochs=config.epochs,
-        random_state=config.seed,
+    return pretrainer(
+        target, k=20, history_blend="log", hidden_units=config.hidden_units,
+        n_blocks=config.n_blocks, dropout=config.dropout, lr=config.lr,
+        batch_size=config.batch_size, max_epochs=config.epochs, random_state=config.seed,
     )  # fmt: skip
 
 
 def tune_history_boost(recommender, X_val, val_rows, y_val, config: Config):
     """Choose (history_weight, decay) by Recall@10 (then NDCG@10) on the val users."""
-    from sklearn_basemodel.metrics import ndcg_at_k, recall_at_k
+    from sklearn_basemodel.recipes import tune_history_boost as tune
 
-    best, grid = None, []
-    for decay in config.history_decays:
-        history = decayed_frequency(val_rows, decay)
-        for weight in config.history_weights:
-            recommender.set_params(history_mode="boost", history_weight=weight)
-            top = recommender.predict(X_val, history=history, k=10)
-            score = (recall_at_k(y_val, top, k=10), ndcg_at_k(y_val, top, k=10))
-            grid.append((decay, weight, *score))
-            if best is None or score > best[0]:
-                best = (score, weight, decay)
-    return best[1], best[2], grid
+    histories = {decay: decayed_frequency(val_rows, decay) for decay in config.history_decays}
+    return tune(recommender, X_val, y_val, histories, config.history_weights, k=10)
+
+
+def gp_topfreq(history: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """GP-TopFreq (``baselines.PersonalFrequencyRecommender``) top-20 for the users' rows:
+    own basket counts, ties and the rest by popularity over every history basket."""
+    from sklearn_basemodel.baselines import PersonalFrequencyRecommender
+
+    model = PersonalFrequencyRecommender().fit(history["items"])
+    return model.predict(rows["items"], k=20)
 
 
 def _log(message, start):
@@ -281,6 +211,8 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
     """
     import torch
 
+    from sklearn_basemodel.recipes import fine_tune_recommender
+
     config = config or Config()
     torch.set_num_threads(config.threads)
     start = time.perf_counter()
@@ -296,7 +228,7 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
 
     t0 = time.perf_counter()
     examples = user_examples(history)
-    full = examples[examples["is_full"]].set_index("user_id", drop=False)
+    full = examples[examples["is_full"]].set_index("key", drop=False)
     pairs = examples[~examples["is_full"]].reset_index(drop=True)
     features = make_features(cleora, column, config).fit(full)  # vocabulary: all histories
     X_pairs = features.transform(pairs)
@@ -322,7 +254,7 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
         y_val = [target_of[u] for u in split["val"]]
 
         t0 = time.perf_counter()
-        result["GP-TopFreq"] = ranking_metrics(y_test, gp_topfreq(history, split["test"]))
+        result["GP-TopFreq"] = ranking_metrics(y_test, gp_topfreq(history, test_rows))
         timing_gp = time.perf_counter() - t0
 
         X_test = features.transform(test_rows)
@@ -330,10 +262,10 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
         models = [("pretrained", base)]
         t0 = time.perf_counter()
         if config.finetune_epochs:
-            tuned = copy.deepcopy(base)
-            tuned.set_params(max_epochs=config.finetune_epochs, lr=config.finetune_lr)
-            tuned.partial_fit(features.transform(train_rows),
-                              [target_of[u] for u in split["train"]])  # fmt: skip
+            tuned = fine_tune_recommender(
+                base, features.transform(train_rows), [target_of[u] for u in split["train"]],
+                max_epochs=config.finetune_epochs, lr=config.finetune_lr,
+            )  # fmt: skip
             models.append(("fine-tuned", tuned))
         result["finetune_seconds"] = time.perf_counter() - t0
 

@@ -89,21 +89,20 @@ def split_last_day(clicks):
     return session_lists(clicks[~last]), session_lists(clicks[last])
 
 
-def next_item_cases(sessions) -> tuple[list[list], list]:
-    """Every prefix of every session and the click that follows it (positions t >= 1)."""
-    prefixes, targets = [], []
-    for items in sessions:
-        for t in range(1, len(items)):
-            prefixes.append(items[:t])
-            targets.append(items[t])
-    return prefixes, targets
+def next_item_cases(sessions):
+    """Every prefix of every session and the click that follows it (positions t >= 1): the rows
+    of ``recipes.sequence_examples`` with each click a basket of one (``items``, ``ages`` in
+    clicks, ``last`` click, ``target`` = [next click])."""
+    from sklearn_basemodel.recipes import sequence_examples
+
+    examples = sequence_examples([[[click] for click in session] for session in sessions])
+    return examples[~examples["is_full"]].reset_index(drop=True), examples[examples["is_full"]]
 
 
-def evaluate(targets, recommended, k=K) -> tuple[float, float]:
-    """(HR@k, MRR@k) of one target per row against the ranked keys of that row."""
+def evaluate(truth, recommended, k=K) -> tuple[float, float]:
+    """(HR@k, MRR@k) of the true next click of each row (a list of one) against its ranking."""
     from sklearn_basemodel.metrics import hit_rate_at_k, mrr_at_k
 
-    truth = [[t] for t in targets]
     return hit_rate_at_k(truth, recommended, k=k), mrr_at_k(truth, recommended, k=k)
 
 
@@ -180,10 +179,11 @@ def fit_rules(sessions, kind="sr", steps=10) -> Rules:
     return Rules(items, matrix, popularity, index)
 
 
-def recommend_popular(sessions, n_rows, k=K) -> np.ndarray:
-    items, _, _, popularity = _item_index(sessions)
-    top = items[np.argsort(-popularity, kind="stable")[:k]]
-    return np.tile(top, (n_rows, 1))
+def recommend_popular(sessions, prefixes, k=K) -> np.ndarray:
+    """POP: the most clicked training items (``baselines.PopularityRecommender``)."""
+    from sklearn_basemodel.baselines import PopularityRecommender
+
+    return PopularityRecommender().fit(sessions).predict(prefixes, k=k)
 
 
 # --------------------------------------------------------------------------- EMDE model
@@ -212,25 +212,8 @@ class EMDEConfig:
     history_weight: float = 0.05
 
 
-def _decayed(prefixes):
-    """Prefix -> (keys, ages): the last click has age 0, the one before 1, ..."""
-    return [(p, list(range(len(p) - 1, -1, -1))) for p in prefixes]
-
-
-def _history(prefixes, half_life):
-    """Prefix -> {item: sum of 0.5 ** (age / half_life)} over its clicks."""
-    rows = []
-    for p in prefixes:
-        row = {}
-        n = len(p)
-        for pos, item in enumerate(p):
-            row[item] = row.get(item, 0.0) + 0.5 ** ((n - 1 - pos) / half_life)
-        rows.append(row)
-    return rows
-
-
 class EMDESessionModel:
-    """Cleora + EMDE sketches of the session prefix + SketchRecommender (see module docs)."""
+    """Cleora + the behavioral profile of the session prefix + the pretrainer (module docs)."""
 
     def __init__(self, config: EMDEConfig | None = None, *, verbose=False):
         self.config = config or EMDEConfig()
@@ -240,31 +223,10 @@ class EMDESessionModel:
         if self.verbose:
             print(f"  [{time.perf_counter() - self._t0:6.1f}s] {message}", flush=True)
 
-    def _features(self, prefixes):
-        decayed = _decayed(prefixes)
-        last = [[p[-1]] for p in prefixes]
-        blocks = [
-            self.prefix_sketcher_.transform(decayed),
-            self.last_sketcher_.transform(last),
-            self.random_sketcher_.transform(decayed),
-        ]
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
-
-    def fit(self, sessions):
-        import warnings
-
-        from sklearn.frozen import FrozenEstimator
-
-        from sklearn_basemodel import (
-            CleoraEmbedder,
-            EMDESketcher,
-            RandomVectorEmbedder,
-            SketchRecommender,
-        )
-        from sklearn_basemodel.exceptions import UnknownEntityWarning
+    def _item_vectors(self, sessions):
+        from sklearn_basemodel import CleoraEmbedder
 
         c = self.config
-        self._t0 = time.perf_counter()
         hyperedges = [s for s in sessions if len(s)]
         if c.pairs:
             hyperedges += [[a, b] for s in sessions for a, b in zip(s[:-1], s[1:]) if a != b]
@@ -272,49 +234,47 @@ class EMDESessionModel:
             n_components=c.cleora_dim, n_iter=list(c.cleora_iter), random_state=c.seed
         ).fit(hyperedges)
         self._log(f"Cleora: {len(cleora.vocabulary_)} items, {len(hyperedges)} hyperedges")
-        common = dict(n_sketches=c.n_sketches, sketch_dim=c.sketch_dim, handle_unknown="ignore")
-        prefixes, targets = next_item_cases(sessions)
-        decayed = _decayed(prefixes)
-        # one sketcher per input: decayed prefix, last click (both on the Cleora vectors),
-        # decayed prefix on random vectors; popularity (entity_counts_) = clicks of the sessions
-        self.prefix_sketcher_ = EMDESketcher(
-            FrozenEstimator(cleora), half_life=c.half_life, time_input="age",
-            random_state=c.seed, **common,
-        ).fit(_decayed(sessions))
-        self.last_sketcher_ = EMDESketcher(
-            FrozenEstimator(cleora), random_state=c.seed + 1, **common
-        ).fit(sessions)
-        self.random_sketcher_ = EMDESketcher(
-            RandomVectorEmbedder(c.random_dim, random_state=c.seed), half_life=c.half_life,
-            time_input="age", random_state=c.seed + 2, **common,
-        ).fit(_decayed(sessions))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnknownEntityWarning)
-            X = self._features(prefixes)
+        return cleora
+
+    def fit(self, sessions):
+        from sklearn_basemodel.recipes import behavioral_profile, pretrainer
+
+        c = self.config
+        self._t0 = time.perf_counter()
+        cleora = self._item_vectors(sessions)
+        pairs, whole = next_item_cases(sessions)
+        # decayed prefix and last click on the Cleora vectors, decayed prefix on random
+        # vectors; fitted on whole sessions, so the last-click sketcher (the target) counts
+        # every click of the sessions as its popularity (entity_counts_)
+        self.features_ = behavioral_profile(
+            cleora, n_sketches=c.n_sketches, sketch_dim=c.sketch_dim, items="items",
+            ages="ages", half_life=c.half_life, last="last", id_dim=c.random_dim,
+            handle_unknown="ignore", random_state=c.seed,
+        ).fit(whole.assign(last=whole["items"]))  # fmt: skip
+        X = self.features_.transform(pairs)
         self._log(f"features: {X.shape[0]} prefixes x {X.shape[1]}")
-        self.recommender_ = SketchRecommender(
-            target_sketcher=FrozenEstimator(self.last_sketcher_),
-            k=K,
-            history_mode="boost",
-            history_weight=c.history_weight,
-            popularity_correction=c.popularity_correction,
-            hidden_units=c.hidden_units,
-            n_blocks=c.n_blocks,
-            dropout=c.dropout,
-            lr=c.lr,
-            max_epochs=c.epochs,
-            batch_size=c.batch_size,
-            optimizer__weight_decay=c.weight_decay,
-            random_state=c.seed,
+        self.recommender_ = pretrainer(
+            self.features_.named_transformers_["last_basket"], k=K,
+            history_weight=c.history_weight, popularity_correction=c.popularity_correction,
+            hidden_units=c.hidden_units, n_blocks=c.n_blocks, dropout=c.dropout, lr=c.lr,
+            max_epochs=c.epochs, batch_size=c.batch_size,
+            optimizer__weight_decay=c.weight_decay, random_state=c.seed,
             verbose=int(self.verbose),
-        )
-        self.recommender_.fit(X, [[t] for t in targets])
+        )  # fmt: skip
+        self.recommender_.fit(X, pairs["target"].tolist())
         self._log("network trained")
         return self
 
     def recommend(self, prefixes, k=K, history=True) -> np.ndarray:
-        X = self._features(prefixes)
-        boost = _history(prefixes, self.config.history_half_life) if history else None
+        """Top-k items of the prefix rows of ``next_item_cases``; ``history`` blends in the
+        prefix's own clicks, decayed with ``history_half_life`` (in clicks)."""
+        from sklearn_basemodel.recipes import history_weights
+
+        X = self.features_.transform(prefixes)
+        boost = None
+        if history:
+            boost = history_weights(prefixes["items"], prefixes["ages"],
+                                    self.config.history_half_life)  # fmt: skip
         return self.recommender_.predict(X, history=boost, k=k)
 
 
@@ -324,7 +284,8 @@ def tune(clicks, config, half_lives=(0.5, 1.0, 2.0), weights=(0.0, 0.02, 0.05, 0
     under every decoding setting (popularity correction, history half-life and weight; the
     network is trained once) and return the results, best MRR@20 first."""
     fit_sessions, valid_sessions = split_last_day(clicks)
-    prefixes, targets = next_item_cases(valid_sessions)
+    prefixes, _ = next_item_cases(valid_sessions)
+    targets = prefixes["target"].tolist()
     model = EMDESessionModel(config, verbose=verbose).fit(fit_sessions)
     results = []
     for correction in (True, False):
@@ -393,18 +354,19 @@ def main(argv=None) -> int:
         return 0
 
     train = session_lists(data.train)
-    prefixes, targets = next_item_cases(session_lists(data.test))
+    prefixes, _ = next_item_cases(session_lists(data.test))
+    targets = prefixes["target"].tolist()
     print(f"{len(train)} training sessions, {len(prefixes)} test predictions", flush=True)
 
     rows = []
     t0 = time.perf_counter()
-    pop = recommend_popular(train, len(prefixes))
+    pop = recommend_popular(train, prefixes["items"])
     rows.append(("POP", *evaluate(targets, pop), REFERENCE["POP"], time.perf_counter() - t0))
     for kind in ("ar", "sr"):
         t0 = time.perf_counter()
         rules = fit_rules(train, kind)
         seconds = time.perf_counter() - t0
-        rows.append((kind.upper(), *evaluate(targets, rules.recommend(prefixes)),
+        rows.append((kind.upper(), *evaluate(targets, rules.recommend(prefixes["items"])),
                      REFERENCE[kind.upper()], seconds))
         print(f"{kind.upper()}: hr@20={rows[-1][1]:.4f} mrr@20={rows[-1][2]:.4f}", flush=True)
 

@@ -15,47 +15,34 @@ Run:  python examples/churn.py          (150k events)
 
 import argparse
 
-import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.pipeline import Pipeline
 
-from sklearn_basemodel import (
-    CleoraEmbedder,
-    EMDESketcher,
-    SketchClassifier,
-    SketchRecommender,
-    explain,
-)
+from sklearn_basemodel import CleoraEmbedder, EMDESketcher, explain
+from sklearn_basemodel.baselines import rfm_features
 from sklearn_basemodel.datasets import make_events
+from sklearn_basemodel.recipes import (
+    behavioral_profile,
+    fine_tuner,
+    histories_at,
+    pretrainer,
+)
 
 TEST_SPLIT = pd.Timestamp("2024-12-01")
-HORIZON = pd.Timedelta(days=30)
-RFM = ["recency_days", "tenure_days", "n_events", "n_baskets", "spend"]
+# baselines.rfm_features: days since the last / first event, events, mean days between them,
+# total amount
+RFM = ["recency", "tenure", "frequency", "mean_gap", "total_amount"]
 
 
 def customer_rows(events, split):
     """Per customer active before `split`: histories, RFM features and the churn label."""
-    past = events[events["event_time"] <= split]
-    days = (split - past["event_time"]).dt.total_seconds() / 86_400
-    rows = past.assign(days=days).groupby("customer_id").agg(
-        products=("product_id", list),
-        categories=("category_id", list),
-        recency_days=("days", "min"),
-        tenure_days=("days", "max"),
-        n_events=("event_id", "size"),
-        n_baskets=("basket_id", "nunique"),
-        spend=("amount", "sum"),
-    )
-    inside = (events["event_time"] > split) & (events["event_time"] <= split + HORIZON)
-    future = events[inside].groupby("customer_id")["product_id"].agg(list)
-    rows["future"] = future.reindex(rows.index).apply(lambda x: x if isinstance(x, list) else [])
+    items = {"products": "product_id", "categories": "category_id"}
+    rows = histories_at(events, split, items=items)
+    rows = rows.join(rfm_features(events, split, amount="amount")[RFM])
     rows["churned"] = (rows["future"].map(len) == 0).astype(int)
-    rows["split"] = split
     return rows.reset_index()
 
 
@@ -86,21 +73,19 @@ def main(argv=None):
     product_sketcher = EMDESketcher(
         embedder=FrozenEstimator(products), n_sketches=16, sketch_dim=64, random_state=seed
     ).fit(baskets["product_id"].agg(list))
-    features = ColumnTransformer([
-        ("products", FrozenEstimator(product_sketcher), "products"),
-        ("categories", EMDESketcher(embedder=FrozenEstimator(categories), n_sketches=8,
-                                    sketch_dim=16, random_state=seed), "categories"),
-        ("rfm", make_pipeline(FunctionTransformer(np.log1p, feature_names_out="one-to-one"),
-                              StandardScaler()), RFM),
-    ])  # fmt: skip
+    # The behavioral profile: the product sketcher (shared with the recommender's target, so
+    # both use the same codes), a category sketch and the RFM columns (log-scaled).
+    categories_sketch = EMDESketcher(embedder=FrozenEstimator(categories), n_sketches=8,
+                                     sketch_dim=16, random_state=seed)  # fmt: skip
+    profile = behavioral_profile(product_sketcher, items="products", name="products", rfm=RFM,
+                                 blocks=[("categories", categories_sketch, "categories")])
     network = {"hidden_units": 256, "n_blocks": 1, "lr": 1e-3, "random_state": seed}
 
     # 2. Pretraining: predict the next 30 days' products of the customers who come back.
     active = train[train["future"].map(len) > 0]
     pretraining = Pipeline([
-        ("features", features),
-        ("model", SketchRecommender(target_sketcher=FrozenEstimator(product_sketcher),
-                                    max_epochs=8, **network)),
+        ("features", profile),
+        ("model", pretrainer(product_sketcher, max_epochs=8, **network)),
     ]).fit(active, active["future"].tolist())  # fmt: skip
     fitted_features = pretraining.named_steps["features"]
     returning = test[test["churned"] == 0]
@@ -109,13 +94,12 @@ def main(argv=None):
           f"(Recall@10 on the test customers who return: {recall:.3f})")
 
     # 3. Churn: fine-tuned vs from scratch vs RFM + gradient boosting.
-    def churn_model(**params):
-        model = SketchClassifier(max_epochs=6, validation_fraction=0.1, early_stopping=True,
-                                 n_iter_no_change=2, **{**network, **params})  # fmt: skip
-        return Pipeline([("features", FrozenEstimator(fitted_features)), ("model", model)])
+    def churn_model(pretrained=None, **params):
+        return fine_tuner(fitted_features, pretrained, max_epochs=6, validation_fraction=0.1,
+                          early_stopping=True, n_iter_no_change=2, **network, **params)
 
-    fine_tuned = churn_model(pretrained=FrozenEstimator(pretraining.named_steps["model"]),
-                             freeze_epochs=1).fit(train, train["churned"])  # fmt: skip
+    fine_tuned = churn_model(pretraining.named_steps["model"], freeze_epochs=1)
+    fine_tuned.fit(train, train["churned"])
     scratch = churn_model().fit(train, train["churned"])
     boosting = HistGradientBoostingClassifier(random_state=seed).fit(train[RFM], train["churned"])
     auc = {
@@ -124,7 +108,7 @@ def main(argv=None):
         "rfm_gradient_boosting": roc_auc_score(
             test["churned"], boosting.predict_proba(test[RFM])[:, 1]
         ),
-        "recency_only": roc_auc_score(test["churned"], test["recency_days"]),
+        "recency_only": roc_auc_score(test["churned"], test["recency"]),
     }
     print("\nchurn ROC AUC on the test split:")
     print(f"  recency alone (days since last event)          {auc['recency_only']:.3f}")

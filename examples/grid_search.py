@@ -17,20 +17,18 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, ParameterGrid
 from sklearn.pipeline import Pipeline
 
 from sklearn_basemodel import CleoraEmbedder, EMDESketcher, SketchRecommender
+from sklearn_basemodel.baselines import PopularityRecommender
 from sklearn_basemodel.datasets import make_events
-from sklearn_basemodel.metrics import recall_at_k, recall_at_k_scorer
+from sklearn_basemodel.metrics import recall_at_k_scorer
+from sklearn_basemodel.recipes import histories_at
 
 TEST_SPLIT = pd.Timestamp("2024-12-01")
-HORIZON = pd.Timedelta(days=30)
 
 
 def customer_rows(events, split):
-    """Per customer active before `split`: past products and the next 30 days' products."""
-    past = events[events["event_time"] <= split]
-    inside = (events["event_time"] > split) & (events["event_time"] <= split + HORIZON)
-    rows = past.groupby("customer_id")["product_id"].agg(list).rename("history").to_frame()
-    future = events[inside].groupby("customer_id")["product_id"].agg(list)
-    rows["future"] = future.reindex(rows.index).apply(lambda x: x if isinstance(x, list) else [])
+    """Per customer active before `split` who comes back within 30 days: past products
+    (``history``) and the next 30 days' products (``future``)."""
+    rows = histories_at(events, split, items={"history": "product_id"})
     return rows[rows["future"].map(len) > 0].reset_index()
 
 
@@ -88,9 +86,10 @@ def main(argv=None):
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
-    popular = train["future"].explode().value_counts().index[:10].tolist()
+    # the products most bought in the training targets, for everyone
+    popular = PopularityRecommender(source="target").fit(train["history"], train["future"])
     test_recall = search.score(test["history"], test["future"].tolist())
-    baseline = recall_at_k(test["future"].tolist(), [popular] * len(test), k=10)
+    baseline = popular.score(test["history"], test["future"].tolist(), k=10)
     print(f"\nbest: {search.best_params_} (CV Recall@10 {search.best_score_:.3f})")
     print(f"test Recall@10 of the refitted best pipeline: {test_recall:.3f} "
           f"(most popular products: {baseline:.3f})")

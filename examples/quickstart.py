@@ -20,21 +20,19 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import make_pipeline
 
 from sklearn_basemodel import CleoraEmbedder, EMDESketcher, SketchRecommender
+from sklearn_basemodel.baselines import PopularityRecommender
 from sklearn_basemodel.datasets import make_events
 from sklearn_basemodel.metrics import recall_at_k
+from sklearn_basemodel.recipes import histories_at
 
 SPLIT = pd.Timestamp("2024-12-01")  # histories before, targets in the 30 days after
-HORIZON = pd.Timedelta(days=30)
+HORIZON = pd.Timedelta(days=30)  # the popularity baseline counts the 30 days before SPLIT
 
 
 def histories_and_targets(events, split=SPLIT):
-    """One row per customer active before `split`: past products and next-30-days products."""
-    past = events[events["event_time"] <= split]
-    future = events[(events["event_time"] > split) & (events["event_time"] <= split + HORIZON)]
-    rows = past.groupby("customer_id")["product_id"].agg(list).rename("history").to_frame()
-    rows["future"] = future.groupby("customer_id")["product_id"].agg(list)
-    rows["future"] = rows["future"].apply(lambda x: x if isinstance(x, list) else [])
-    return rows
+    """One row per customer active before `split`: past products (``history``) and the
+    products of the next 30 days (``future``)."""
+    return histories_at(events, split, items={"history": "product_id"})
 
 
 def main(argv=None):
@@ -82,12 +80,12 @@ def main(argv=None):
 
     recommended = model.predict(test["history"])
     last_month = events[(events["event_time"] > SPLIT - HORIZON) & (events["event_time"] <= SPLIT)]
-    popular = last_month["product_id"].value_counts().index[:10].tolist()
+    popular = PopularityRecommender().fit(last_month.groupby("basket_id")["product_id"].agg(list))
     results = {
         "n_train": len(train),
         "n_test": len(test),
         "recall_model": recall_at_k(test["future"].tolist(), recommended, k=10),
-        "recall_popularity": recall_at_k(test["future"].tolist(), [popular] * len(test), k=10),
+        "recall_popularity": popular.score(test["history"], test["future"].tolist(), k=10),
     }
     print(f"\nRecall@10 on {len(test):,} customers (trained on {len(train):,}):")
     print(f"  SketchRecommender                    {results['recall_model']:.3f}")

@@ -22,13 +22,23 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from sklearn_basemodel import CleoraEmbedder, EMDESketcher, SketchRecommender, explain
+from sklearn_basemodel import CleoraEmbedder, EMDESketcher, explain
+from sklearn_basemodel.baselines import (
+    PersonalFrequencyRecommender,
+    PopularityRecommender,
+)
 from sklearn_basemodel.datasets import make_events
 from sklearn_basemodel.metrics import recall_at_k
+from sklearn_basemodel.recipes import (
+    behavioral_profile,
+    histories_at,
+    history_weights,
+    pretrainer,
+    tune_history_boost,
+)
 
 TEST_SPLIT = pd.Timestamp("2024-12-01")
 HORIZON = pd.Timedelta(days=30)
@@ -37,28 +47,14 @@ K = 10
 
 def customer_rows(events, split):
     """Per customer active before `split`: products / categories with their ages in days, and
-    the products of the next 30 days (the target)."""
-    past = events[events["event_time"] <= split].sort_values("event_time")
-    past = past.assign(age=(split - past["event_time"]).dt.total_seconds() / 86_400)
-    rows = past.groupby("customer_id").agg(
-        products=("product_id", list),
-        product_ages=("age", list),
-        categories=("category_id", list),
-    )
-    rows["category_ages"] = rows["product_ages"]
-    inside = (events["event_time"] > split) & (events["event_time"] <= split + HORIZON)
-    future = events[inside].groupby("customer_id")["product_id"].agg(list)
-    rows["future"] = future.reindex(rows.index).apply(lambda x: x if isinstance(x, list) else [])
-    rows["split"] = split
-    return rows
+    the products of the next 30 days (``future``, the target)."""
+    items = {"products": "product_id", "categories": "category_id"}
+    return histories_at(events, split, items=items)
 
 
-def decayed_counts(products, ages, half_life=30.0):
-    """A customer's own products weighted by 0.5 ** (age / half_life) (for boost and baseline)."""
-    weights = {}
-    for product, age in zip(products, ages):
-        weights[product] = weights.get(product, 0.0) + 0.5 ** (age / half_life)
-    return weights
+def own_history(rows, half_life=30.0):
+    """Each customer's own products weighted by 0.5 ** (age / half_life) (boost and baseline)."""
+    return history_weights(rows["products"], rows["products_ages"], half_life)
 
 
 def main(argv=None):
@@ -90,16 +86,16 @@ def main(argv=None):
     test = test[test["future"].map(len) > 0]
     print(f"{len(events):,} events; {len(train):,} training rows, {len(test):,} test customers")
 
-    product_sketcher = EMDESketcher(
-        embedder=FrozenEstimator(products), n_sketches=16, sketch_dim=64,
-        half_life=30.0, time_input="age", random_state=args.seed,
+    # The behavioral profile: decayed product and category histories.
+    category_sketch = EMDESketcher(
+        embedder=FrozenEstimator(categories), n_sketches=8, sketch_dim=16, half_life=30.0,
+        time_input="age", random_state=args.seed,
     )  # fmt: skip
-    features = ColumnTransformer([
-        ("products", product_sketcher, ["products", "product_ages"]),
-        ("categories", EMDESketcher(embedder=FrozenEstimator(categories), n_sketches=8,
-                                    sketch_dim=16, half_life=30.0, time_input="age",
-                                    random_state=args.seed), ["categories", "category_ages"]),
-    ])  # fmt: skip
+    features = behavioral_profile(
+        products, n_sketches=16, sketch_dim=64, items="products", ages="products_ages",
+        half_life=30.0, name="products", random_state=args.seed,
+        blocks=[("categories", category_sketch, ["categories", "categories_ages"])],
+    )  # fmt: skip
     # The targets are decoded with a sketcher of the same product vectors (no decay on targets).
     target_sketcher = EMDESketcher(
         embedder=FrozenEstimator(products), n_sketches=16, sketch_dim=64,
@@ -107,10 +103,10 @@ def main(argv=None):
     )  # fmt: skip
     model = Pipeline([
         ("features", features),
-        ("recommender", SketchRecommender(
-            target_sketcher=target_sketcher, k=K, hidden_units=256, n_blocks=1,
-            max_epochs=10, lr=1e-3, validation_fraction=0.1, early_stopping=True,
-            n_iter_no_change=2, random_state=args.seed,
+        ("recommender", pretrainer(
+            target_sketcher, k=K, hidden_units=256, n_blocks=1, max_epochs=10, lr=1e-3,
+            validation_fraction=0.1, early_stopping=True, n_iter_no_change=2,
+            random_state=args.seed,
         )),
     ])  # fmt: skip
     model.fit(train, train["future"].tolist())
@@ -118,32 +114,25 @@ def main(argv=None):
           f"{model[-1].history_[-1]['valid_loss']:.3f}")
 
     # history_weight chosen on the validation split, then applied to the test split.
-    def own(rows):
-        return [decayed_counts(p, a) for p, a in zip(rows["products"], rows["product_ages"])]
-
-    scores = {}
-    for weight in (0.25, 0.5, 0.75, 0.9):
-        model.set_params(recommender__history_weight=weight)
-        predicted = model.predict(valid, history=own(valid))
-        scores[weight] = recall_at_k(valid["future"].tolist(), predicted, k=K)
-    best_weight = max(scores, key=scores.get)
-    model.set_params(recommender__history_weight=best_weight)
+    best_weight, _, grid = tune_history_boost(
+        model, valid, valid["future"].tolist(), {"30 days": own_history(valid)},
+        (0.25, 0.5, 0.75, 0.9), k=K,
+    )  # fmt: skip
     print("validation Recall@10 by history_weight: "
-          + ", ".join(f"{w}: {s:.3f}" for w, s in scores.items()) + f" -> {best_weight}")
+          + ", ".join(f"{w}: {recall:.3f}" for _, w, recall, _ in grid) + f" -> {best_weight}")
 
+    # Baselines: the most popular products of the last 30 days, and each customer's own
+    # decayed history ranked first (ties and the rest by popularity over the baskets).
     truth = test["future"].tolist()
     last_month = events[(events["event_time"] > TEST_SPLIT - HORIZON)
                         & (events["event_time"] <= TEST_SPLIT)]  # fmt: skip
-    popular = last_month["product_id"].value_counts().index.tolist()
-    history = own(test)
-    frequent = [
-        (sorted(h, key=h.get, reverse=True) + [p for p in popular if p not in h])[:K]
-        for h in history
-    ]
+    popular = PopularityRecommender().fit(last_month.groupby("basket_id")["product_id"].agg(list))
+    frequent = PersonalFrequencyRecommender().fit(baskets["product_id"].agg(list))
+    history = own_history(test)
     recommended = model.predict(test, history=history)
     results = {
-        "popularity": recall_at_k(truth, [popular[:K]] * len(test), k=K),
-        "personal_frequency": recall_at_k(truth, frequent, k=K),
+        "popularity": recall_at_k(truth, popular.predict(history, k=K), k=K),
+        "personal_frequency": recall_at_k(truth, frequent.predict(history, k=K), k=K),
         "model": recall_at_k(truth, model.predict(test), k=K),
         "model_with_history": recall_at_k(truth, recommended, k=K),
         "history_weight": best_weight,
@@ -153,8 +142,10 @@ def main(argv=None):
     new_truth = [[p for p in f if p not in h] for f, h in zip(truth, history)]
     has_new = np.array([len(t) > 0 for t in new_truth])
     model.set_params(recommender__history_mode="exclude")
-    discovered = model.predict(test[has_new], history=[h for h, n in zip(history, has_new) if n])
-    popular_new = [[p for p in popular if p not in h][:K] for h, n in zip(history, has_new) if n]
+    new_history = [h for h, n in zip(history, has_new) if n]
+    discovered = model.predict(test[has_new], history=new_history)
+    popular.set_params(exclude_seen=True)
+    popular_new = popular.predict(new_history, k=K)
     new_truth = [t for t, n in zip(new_truth, has_new) if n]
     results["new_products_model"] = recall_at_k(new_truth, discovered, k=K)
     results["new_products_popularity"] = recall_at_k(new_truth, popular_new, k=K)

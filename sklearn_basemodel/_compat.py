@@ -14,6 +14,7 @@ import.
 
 from __future__ import annotations
 
+import contextlib
 from numbers import Integral
 
 import numpy as np
@@ -161,3 +162,28 @@ def select_columns(X, spec):
 # skorch's NeuralNet keeps its set of prefixed arguments to validate in the instance __dict__
 # under this name (skorch >= 1.0); it is bookkeeping, not a parameter to clone or tune.
 SKORCH_BOOKKEEPING_ATTRIBUTES = frozenset({"_params_to_validate"})
+
+
+# --------------------------------------------------------------------------- dbt-duckdb
+def release_dbt_duckdb() -> bool:
+    """Close the database dbt-duckdb keeps open in this process after a command.
+
+    dbt-duckdb (1.8 to 1.11 tested) caches one DuckDB instance per process in the class
+    attributes ``_ENV`` (guarded by ``_LOCK``) of its connection manager, which keeps the
+    database file locked: opening it again here, even read-only, or from another process fails
+    until the interpreter exits. There is no public API for this; when the attributes are gone
+    nothing is released (and the caller's later open fails with DuckDB's own lock message).
+    Returns whether an open database was closed.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing to release
+        return False
+    lock = getattr(DuckDBConnectionManager, "_LOCK", None)
+    with lock if lock is not None else contextlib.nullcontext():
+        environment = getattr(DuckDBConnectionManager, "_ENV", None)
+        if environment is None:
+            return False
+        environment.close()
+        DuckDBConnectionManager._ENV = None
+        return True

@@ -105,7 +105,7 @@ def _run_demo(args):
         verbose=not args.quiet,
     )
     if args.quiet:
-        from .demo import format_report
+        from .report import format_report
 
         print(format_report(results))
     return 0

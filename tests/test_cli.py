@@ -35,3 +35,16 @@ def test_installed_console_script_prints_the_same_path():
         [str(script), "dbt-path"], check=True, capture_output=True, text=True, timeout=120
     ).stdout
     assert Path(output.strip()) == dbt_package_path()
+
+
+def test_dbt_path_needs_neither_duckdb_nor_arrow():
+    # `basemodel dbt-path` is what a dbt user runs: it must work with the core install
+    code = (
+        "import sys; from sklearn_basemodel.warehouse import dbt_package_path; "
+        "dbt_package_path(); print(sorted(m for m in ('pyarrow', 'duckdb', 'torch', 'dbt') "
+        "if m in sys.modules))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    assert output.strip() == "[]"

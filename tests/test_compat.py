@@ -265,3 +265,26 @@ def test_skorch_bookkeeping_attribute_exists_and_is_filtered_from_parameters():
     ours = SketchClassifier(hidden_units=8)
     assert _compat.SKORCH_BOOKKEEPING_ATTRIBUTES <= set(vars(ours))
     assert not _compat.SKORCH_BOOKKEEPING_ATTRIBUTES & set(ours.get_params(deep=True))
+
+
+def test_release_dbt_duckdb_closes_the_cached_database(tmp_path):
+    """After a dbt command the database file is free again (the private cache is closed)."""
+    import duckdb
+
+    from sklearn_basemodel._compat import release_dbt_duckdb
+
+    dbt_duckdb = pytest.importorskip("dbt.adapters.duckdb.connections")
+    manager = dbt_duckdb.DuckDBConnectionManager
+    assert hasattr(manager, "_ENV") and hasattr(manager, "_LOCK")  # the version gate's premise
+
+    class _Env:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    env = _Env()
+    manager._ENV = env
+    assert release_dbt_duckdb() is True and env.closed and manager._ENV is None
+    assert release_dbt_duckdb() is False
+    duckdb.connect(str(tmp_path / "free.duckdb")).close()

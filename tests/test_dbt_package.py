@@ -25,6 +25,7 @@ SEEDS = PACKAGE / "integration_tests" / "seeds"
 SPLITS = [pd.Timestamp("2024-03-01"), pd.Timestamp("2024-04-01")]
 HORIZON = pd.Timedelta(days=30)
 DECAY_RATE = 0.1  # integration_tests/dbt_project.yml
+ACTIVE_DAYS = 90  # the package's default basemodel_active_days
 ITEMS = ["product", "category", "brand"]
 
 
@@ -93,6 +94,8 @@ def _expected_history(events):
 def _expected_targets(events, history):
     rows = []
     for split, entity in history[["split_at", "entity_id"]].itertuples(index=False):
+        last = events.loc[(events["entity_id"] == entity) & (events["event_at"] <= split), "event_at"].max()
+        active = (split - last) <= pd.Timedelta(days=ACTIVE_DAYS)
         inside = events[
             (events["entity_id"] == entity)
             & (events["event_at"] > split)
@@ -104,7 +107,9 @@ def _expected_targets(events, history):
                 "split_at": split,
                 "entity_id": entity,
                 "n_future_events": len(inside),
-                "churned": int(len(inside) == 0),
+                # Churn is labelled for recently active customers only.
+                "in_churn_population": int(active),
+                "churned": int(len(inside) == 0) if active else None,
                 "propensity_purchase": int(len(purchases) > 0),
                 "propensity_add_to_cart": int((inside["event_type"] == "add_to_cart").any()),
                 "propensity_category_books": int((purchases["category"] == "books").any()),
@@ -121,6 +126,8 @@ def _assert_same_lists(actual, expected, float_lists=()):
         for got, want in zip(actual[column], expected[column]):
             if column in float_lists:
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, err_msg=column)
+            elif not isinstance(want, list) and pd.isna(want):
+                assert not isinstance(got, list) and pd.isna(got), (column, got)
             else:
                 assert got == want, (column, got, want)
 

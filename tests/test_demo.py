@@ -13,7 +13,9 @@ import pytest
 
 from sklearn_basemodel import cli
 from sklearn_basemodel.datasets import make_events
-from sklearn_basemodel.demo import format_report, run_demo, split_times
+from sklearn_basemodel.demo import run_demo
+from sklearn_basemodel.report import format_report
+from sklearn_basemodel.warehouse import split_times
 
 N_EVENTS = 20_000
 QUICK = {
@@ -119,7 +121,7 @@ def test_files_and_report(demo):
 
 def test_split_times():
     _, truth = make_events(1_000, return_truth=True, random_state=0)
-    assert split_times(truth, 2) == ["2024-10-01", "2024-11-01", "2024-12-01"]
+    assert split_times(truth.end, 2) == ["2024-10-01", "2024-11-01", "2024-12-01"]
 
 
 def test_run_demo_validates_its_arguments(tmp_path):

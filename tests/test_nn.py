@@ -23,7 +23,7 @@ from sklearn_basemodel.nn import (
     SketchRegressor,
     sketch_log_softmax,
 )
-from sklearn_basemodel.nn._base import _RowBatches
+from sklearn_basemodel.nn.data import _RowBatches
 
 # Tiny networks on a shared 2-core machine: one intra-op thread is faster than contention.
 CUDA = torch.cuda.is_available()

@@ -6,9 +6,7 @@ import torch
 from scipy.special import log_softmax, logsumexp
 from sklearn.frozen import FrozenEstimator
 
-from sklearn_basemodel.embedders import RandomVectorEmbedder
-from sklearn_basemodel.emde import EMDESketcher
-from sklearn_basemodel.nn import SketchRecommender
+from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder, SketchRecommender
 
 torch.set_num_threads(1)
 

@@ -10,16 +10,22 @@ import pyarrow as pa
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from sklearn_basemodel.embedders import RandomVectorEmbedder
-from sklearn_basemodel.emde import EMDESketcher
+from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder
+from sklearn_basemodel.exceptions import UnknownEntityWarning
 from sklearn_basemodel.warehouse import (
     DbtRunError,
-    _python_lists,
     dbt_package_path,
+    dbt_vars,
+    history_rows,
+    read_histories,
     read_relation,
     run_dbt,
+    sketch_matrix,
+    split_times,
+    write_dbt_project,
     write_entity_codes,
 )
+from sklearn_basemodel.warehouse.tables import python_lists
 
 
 @pytest.fixture
@@ -45,7 +51,7 @@ def histories():
     connection.close()
 
 
-def test_read_relation_keeps_list_columns_as_python_lists(histories):
+def test_read_relation_keeps_list_columns_aspython_lists(histories):
     frame = read_relation(histories, ("Shop", "Histories"))
     assert frame.columns.tolist() == [
         "id", "entity_id", "items", "weights", "times", "counts", "flags"
@@ -117,9 +123,9 @@ def test_read_relation_handles_arrays_and_empty_tables():
 def test_list_conversion_handles_chunks_slices_and_nulls():
     array = pa.array([["a"], None, ["b", None, "a"], [], ["c"]], type=pa.list_(pa.string()))
     column = pa.chunked_array([array.slice(1, 3), array.slice(4)])
-    assert _python_lists(column) == [None, ["b", None, "a"], [], ["c"]]
+    assert python_lists(column) == [None, ["b", None, "a"], [], ["c"]]
     numbers = pa.chunked_array([pa.array([[1.5], [2.5, 3.5]]).slice(1)])
-    assert _python_lists(numbers) == [[2.5, 3.5]]
+    assert python_lists(numbers) == [[2.5, 3.5]]
 
 
 def test_read_relation_matches_arrow_on_many_rows():
@@ -256,3 +262,100 @@ def test_write_entity_codes_through_dbapi_and_refuses_unfitted():
         write_entity_codes(EMDESketcher(), connection)
     with pytest.raises(TypeError, match="DB-API 2 connection"):
         write_entity_codes(sketcher, object())
+
+
+# --------------------------------------------------------------------------- tables
+def test_read_histories_turns_parallel_lists_into_mappings():
+    connection = duckdb.connect()
+    connection.execute(
+        """
+        create table basemodel_entity_history as select * from (values
+            (1, 'c1', 2.0, ['p1', 'p2', 'p1'], [0.5, 0.25, 1.0]::double[], ['k1', 'k1', 'k2'],
+             [0.5, 0.25, 1.0]::double[]),
+            (1, 'c2', 0.0, null, null, [], []::double[])
+        ) as t(split_id, entity_id, n_events, product_items, product_weights,
+               category_items, category_weights)
+        """
+    )
+    frame = read_histories(connection, ["product", "category"], columns=["entity_id", "n_events"])
+    assert frame.columns.tolist() == ["entity_id", "n_events", "product_history",
+                                      "category_history"]  # fmt: skip
+    assert frame["product_history"].tolist() == [{"p1": 1.5, "p2": 0.25}, {}]
+    assert frame["category_history"].tolist() == [{"k1": 0.75, "k2": 1.0}, {}]
+    with pytest.raises(ValueError, match="2 items but 1 weights"):
+        history_rows(pd.DataFrame({"x_items": [["a", "b"]], "x_weights": [[1.0]]}), ["x"])
+
+
+def _sql_sketches(sketcher, rows, weights):
+    """What the dbt macro ``emde_sketch`` computes: the codes written to DuckDB, joined with
+    the (row, item, weight) table and summed per position."""
+    connection = duckdb.connect()
+    write_entity_codes(sketcher, connection, "codes")
+    events = pd.DataFrame(
+        [(f"r{i}", 7, str(item), weight) for i, (row, ws) in enumerate(zip(rows, weights))
+         for item, weight in zip(row, ws)],
+        columns=["entity_id", "split_id", "item", "weight"],
+    )  # fmt: skip
+    connection.register("events", events)
+    return connection.execute(
+        "select e.split_id, e.entity_id, c.position, sum(e.weight) as value "
+        "from events e join codes c on e.item = cast(c.entity_key as varchar) "
+        "group by all order by random()"
+    ).df()
+
+
+def test_sketch_matrix_reads_sql_sketches_as_transform_returns_them():
+    rows = [["milk", "bread", "milk"], ["beer"], [], ["tea", "unknown"]]
+    weights = [[0.5, 1.0, 0.25], [2.0], [], [1.0, 3.0]]
+    fitted = _fitted_sketcher([["milk", "bread"], ["beer", "tea"]])
+    sketches = _sql_sketches(fitted, rows, weights)
+    table = pd.DataFrame({"split_id": [7] * 4, "entity_id": ["r0", "r1", "r2", "r3"]})
+    X = sketch_matrix(sketches, table, fitted.codebook_)
+    mapped = [dict(zip(r, w)) if r else {} for r, w in zip(rows, weights)]
+    mapped[0] = {"milk": 0.75, "bread": 1.0}
+    with pytest.warns(UnknownEntityWarning):
+        expected = fitted.transform(mapped)
+    np.testing.assert_allclose(X.toarray(), _dense(expected), rtol=1e-6)
+    assert X.shape == (4, fitted.codebook_.width) and X[2].nnz == 0
+    l1 = sketch_matrix(sketches, table, fitted.codebook_, norm="l1").toarray()
+    blocks = l1[[0, 1, 3]].reshape(3, 3, 8).sum(axis=2)
+    np.testing.assert_allclose(blocks, 1.0, rtol=1e-6)  # each partitioning sums to one
+    with pytest.raises(ValueError, match="match no row"):
+        sketch_matrix(sketches, table.iloc[1:], fitted.codebook_)
+    with pytest.raises(ValueError, match="repeat a key"):
+        sketch_matrix(sketches, pd.concat([table, table]), fitted.codebook_)
+
+
+def _dense(X):
+    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+
+
+# --------------------------------------------------------------------------- a dbt project
+def test_split_times_and_package_vars():
+    assert split_times("2024-12-31", 2) == ["2024-09-30", "2024-10-30", "2024-11-30"]
+    assert split_times(pd.Timestamp("2024-03-15 13:00"), 1, horizon_days=7) == [
+        "2024-02-07", "2024-03-07"
+    ]  # fmt: skip
+    settings = dbt_vars("raw", ["2024-06-01"], item_columns={"product": "sku", "brand": "b"},
+                        entity_column="customer", decay_rate=0.02)  # fmt: skip
+    assert settings == {
+        "basemodel_events_identifier": "raw",
+        "basemodel_item_columns": [{"name": "product", "column": "sku"},
+                                   {"name": "brand", "column": "b"}],
+        "basemodel_split_times": ["2024-06-01"],
+        "basemodel_entity_column": "customer",
+        "basemodel_decay_rate": 0.02,
+    }  # fmt: skip
+
+
+def test_write_dbt_project_installs_the_package(tmp_path):
+    import yaml
+
+    project = write_dbt_project(tmp_path / "p", tmp_path / "w.duckdb", {"basemodel_x": 1},
+                                name="shop")  # fmt: skip
+    config = yaml.safe_load((project / "dbt_project.yml").read_text())
+    assert config["name"] == config["profile"] == "shop" and config["vars"] == {"basemodel_x": 1}
+    profile = yaml.safe_load((project / "profiles.yml").read_text())["shop"]
+    assert profile["outputs"][profile["target"]]["path"] == str((tmp_path / "w.duckdb").resolve())
+    packages = yaml.safe_load((project / "packages.yml").read_text())["packages"]
+    assert packages == [{"local": str(dbt_package_path())}]

@@ -1,13 +1,15 @@
 """Feed-forward estimators on sketches (skorch-based), their network, loss and explanations."""
 
-from ._base import SketchDataset
+from .data import SketchDataset
 from ._loss import SketchCrossEntropy, sketch_log_softmax
 from ._module import ResidualSketchNet
 from .classifier import SketchClassifier, SketchRegressor
 from .explain import Explanation, entity_attributions, explain
 from .recommender import SketchRecommender
+from .streaming import BatchStream
 
 __all__ = [
+    "BatchStream",
     "Explanation",
     "ResidualSketchNet",
     "SketchClassifier",

@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, Freezer, Unfreezer
+from skorch.callbacks import Freezer, Unfreezer
 from skorch.utils import is_dataset, to_tensor
 
 from .._compat import (
@@ -32,6 +32,8 @@ from .._compat import (
     num_samples,
     validate_parameter_constraints,
 )
+from .callbacks import _FiniteLoss, _TrunkEarlyStopping
+from .data import SketchDataset, _RowBatches
 from ._module import ResidualSketchNet
 from .streaming import BatchStream, StreamPart, StreamProgressBar
 
@@ -105,92 +107,6 @@ default=None
         ``FloatingPointError``; pass ``callbacks__finite_loss=None`` to drop it."""
 
 
-def _take_rows(A, rows: np.ndarray) -> np.ndarray:
-    """Dense float rows of ``A`` (ndarray or CSR); a contiguous run is sliced, not gathered."""
-    contiguous = len(rows) > 0 and bool(np.all(np.diff(rows) == 1))
-    part = A[rows[0] : rows[-1] + 1] if contiguous else A[rows]
-    if sp.issparse(part):
-        part = part.toarray()
-    return np.ascontiguousarray(part)
-
-
-class SketchDataset(torch.utils.data.Dataset):
-    """Rows of a dense array or a CSR matrix (and optional targets), densified per batch.
-
-    Indexing with an array of row positions returns a whole batch ``(X_batch, y_batch)`` as
-    tensors, so a sparse input is never densified beyond one batch. The estimators feed it
-    index arrays through a batch sampler (``DataLoader(dataset, batch_size=None,
-    sampler=...)``); integer indexing (one row) works too, for plain ``DataLoader`` use.
-
-    Parameters
-    ----------
-    X : ndarray or scipy.sparse.csr_matrix of shape (n_rows, n_features), float32
-    y : ndarray or CSR matrix of shape (n_rows, ...), default=None
-        Encoded targets (float32, or int64 class indices).
-    rows : ndarray of int, default=None
-        Row positions this dataset exposes (a subset); all rows by default.
-    """
-
-    def __init__(self, X, y=None, rows=None):
-        self.X = X
-        self.y = y
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return self.X.shape[0] if self.rows is None else len(self.rows)
-
-    def __getitem__(self, index):
-        single = isinstance(index, Integral)
-        positions = np.atleast_1d(np.asarray(index, dtype=np.int64))
-        if self.rows is not None:
-            positions = self.rows[positions]
-        X = torch.from_numpy(_take_rows(self.X, positions).astype(np.float32, copy=False))
-        y = torch.zeros(len(positions)) if self.y is None else torch.from_numpy(
-            _take_rows(self.y, positions)
-        )
-        return (X[0], y[0]) if single else (X, y)
-
-    def subset(self, positions: np.ndarray) -> SketchDataset:
-        """The rows at ``positions`` of this dataset, without copying the data."""
-        positions = np.asarray(positions, dtype=np.int64)
-        rows = positions if self.rows is None else self.rows[positions]
-        return type(self)(self.X, self.y, rows=rows)
-
-
-class _RowBatches:
-    """Batch sampler: arrays of row positions, shuffled per epoch when training.
-
-    A last batch of a single row is merged into the previous one when training: BatchNorm cannot
-    normalise a batch of one.
-    """
-
-    def __init__(self, n_rows, batch_size, *, shuffle, seed, drop_last=False, training=False):
-        self.n_rows = n_rows
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.rng = np.random.default_rng(seed)
-        self.drop_last = drop_last
-        self.training = training
-
-    def _bounds(self) -> list:
-        bounds = list(range(0, self.n_rows, self.batch_size)) + [self.n_rows]
-        short_last = len(bounds) > 2 and bounds[-1] - bounds[-2] < self.batch_size
-        if short_last and self.drop_last:
-            bounds.pop()
-        elif short_last and self.training and bounds[-1] - bounds[-2] == 1:
-            bounds.pop(-2)
-        return bounds
-
-    def __iter__(self):
-        order = self.rng.permutation(self.n_rows) if self.shuffle else np.arange(self.n_rows)
-        bounds = self._bounds()
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            yield order[start:stop]
-
-    def __len__(self) -> int:
-        return len(self._bounds()) - 1
-
-
 def _unavailable(estimator) -> bool:
     """For ``available_if``: hides an inherited skorch method that does not apply."""
     return False
@@ -205,74 +121,6 @@ def _accepted_kwargs(factory, candidates: dict) -> dict:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return dict(candidates)
     return {k: v for k, v in candidates.items() if k in params}
-
-
-def _state_is_finite(module: torch.nn.Module) -> bool:
-    """Whether every floating weight and buffer (BatchNorm statistics too) is finite."""
-    return all(
-        bool(torch.isfinite(value).all())
-        for value in module.state_dict().values()
-        if torch.is_floating_point(value)
-    )
-
-
-class _FiniteLoss(Callback):
-    """Stop training at the first non-finite loss or weight and restore the last finite state.
-
-    The weights are copied at the start of ``fit`` and after every epoch that ends with finite
-    weights (a copy per epoch, small next to the epoch itself), so a diverged network is never
-    left behind: predictions stay finite and a warm start can go on with a lower ``lr``. The
-    optimizer's running statistics (Adam's moments) are reset too: they hold the non-finite
-    steps and would spoil the next one.
-    """
-
-    def on_train_begin(self, net, **kwargs):
-        self._remember(net)
-
-    def _remember(self, net) -> None:
-        self.finite_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
-        self.finite_epoch_ = len(net.history)
-
-    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if loss is not None and not bool(torch.isfinite(loss).all()):
-            phase = "training" if training else "validation"
-            self._stop(net, f"the {phase} loss became {float(loss.detach().reshape(-1)[0])}")
-
-    def on_epoch_end(self, net, **kwargs):
-        if not _state_is_finite(net.module_):
-            self._stop(net, "the network's weights became non-finite")
-        self._remember(net)
-
-    def _stop(self, net, what: str):
-        net.module_.load_state_dict(self.finite_state_)
-        net.optimizer_.state.clear()
-        restored = (
-            f"after epoch {self.finite_epoch_}" if self.finite_epoch_ else "before this fit"
-        )
-        raise FloatingPointError(
-            f"{type(net).__name__} diverged: {what} in epoch {len(net.history)}. Training "
-            f"stopped and the network was restored to its state {restored}. Lower lr (now "
-            f"{net.lr:g}) or rescale X (e.g. normalised sketches, standardised features)."
-        )
-
-
-class _TrunkEarlyStopping(EarlyStopping):
-    """Early stopping that ignores the epochs in which the pretrained trunk is frozen.
-
-    During those epochs only the new head trains: counting them against the patience can end
-    training before the trunk ever trains, and restoring one of them throws the fine-tuning
-    away. Epochs are counted as skorch's ``Freezer``/``Unfreezer`` count them
-    (``len(net.history)``), so warm-started refits line up too.
-    """
-
-    def __init__(self, *, frozen_epochs=0, **kwargs):
-        super().__init__(**kwargs)
-        self.frozen_epochs = frozen_epochs
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) <= self.frozen_epochs:
-            return
-        super().on_epoch_end(net, **kwargs)
 
 
 class SketchNetBase(NeuralNet):

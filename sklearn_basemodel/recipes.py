@@ -1,0 +1,491 @@
+"""The BaseModel recipe: a behavioral profile, a pretrainer and a fine-tuner.
+
+The recipe of the EMDE / BaseModel papers, as three composable pieces that the demo, the
+examples and the benchmarks share:
+
+1. **The behavioral profile** (:func:`behavioral_profile`): a ``ColumnTransformer`` that turns
+   one row per customer (or session, or history prefix) into fixed-size features - the
+   decayed history sketched on learned item vectors, the most recent basket sketched alone,
+   the decayed history sketched on random vectors (ID hashing: it tells apart items the item
+   vectors put close together) and RFM columns. :func:`sequence_examples` makes the
+   self-supervised rows from ordered baskets (every prefix -> the next basket).
+2. **The pretrainer** (:func:`pretrainer`): a ``SketchRecommender`` that learns to predict the
+   sketch of future behaviour from the profile, decoded with the row's own history blended in
+   (``history_mode="boost"``); :func:`history_weights` gives that history,
+   :func:`tune_history_boost` chooses its weight and decay on validation rows, and
+   :func:`fine_tune_recommender` trains a copy a few more epochs on other rows.
+3. **The fine-tuner** (:func:`fine_tuner`): a ``SketchClassifier`` (or any head) that starts
+   from the pretrained trunk, on the frozen profile.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklearn_basemodel import CleoraEmbedder
+>>> from sklearn_basemodel.recipes import behavioral_profile, sequence_examples
+>>> baskets = [[["milk", "bread"], ["milk"], ["beer"]], [["tea"], ["tea", "milk"]]]
+>>> examples = sequence_examples(baskets)
+>>> examples[["key", "t", "items", "ages", "last", "target"]].head(2)
+   key  t                items       ages           last  target
+0    0  1        [milk, bread]     [0, 0]  [milk, bread]  [milk]
+1    0  2  [milk, bread, milk]  [1, 1, 0]         [milk]  [beer]
+>>> vectors = CleoraEmbedder(n_components=8, random_state=0).fit(
+...     [b for user in baskets for b in user])
+>>> profile = behavioral_profile(vectors, n_sketches=2, sketch_dim=4, half_life=1.0,
+...                              ages="ages", last="last", id_dim=4)
+>>> profile.fit_transform(examples).shape
+(5, 24)
+
+The pretrainer learns the next basket from every prefix; the fine-tuner starts a classifier
+from its trunk, on the frozen profile:
+
+>>> from sklearn_basemodel.recipes import fine_tuner, pretrainer
+>>> pairs = examples[~examples["is_full"]]
+>>> target = profile.named_transformers_["last_basket"]  # decode with the same codes
+>>> recommender = pretrainer(target, k=2, hidden_units=8, max_epochs=2, random_state=0)
+>>> recommender.fit(profile.transform(pairs), pairs["target"].tolist()).predict(
+...     profile.transform(pairs)).shape
+(3, 2)
+>>> [name for name, _ in fine_tuner(profile, recommender, freeze_epochs=1).steps]
+['features', 'model']
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+
+from .decay import decayed_rows, weighted_rows
+
+__all__ = [
+    "behavioral_profile",
+    "fine_tune_recommender",
+    "fine_tuner",
+    "half_life_of_factor",
+    "histories_at",
+    "history_weights",
+    "pretrainer",
+    "rfm_scaler",
+    "sequence_examples",
+    "signed_log1p",
+    "tune_history_boost",
+]
+
+
+# --------------------------------------------------------------------------- rows
+def sequence_examples(sequences, keys=None):
+    """Self-supervised rows from ordered baskets: every prefix, and the basket after it.
+
+    A customer's baskets (or a session's clicks, each a basket of one) give one row per
+    prefix length ``t``: the items of baskets ``0 .. t-1``, their ages in baskets, the last
+    basket of the prefix and basket ``t`` as the target. The row of the whole sequence
+    (``is_full``, target None) is the one to predict the future from.
+
+    Parameters
+    ----------
+    sequences : iterable of sequences of baskets
+        One sequence per customer, oldest basket first; a basket is a list of item keys.
+    keys : sequence, default=None
+        One key per sequence (customer or session id); None numbers them 0, 1, ...
+
+    Returns
+    -------
+    examples : DataFrame
+        ``key``, ``t`` (baskets in the prefix), ``items`` (every item of the prefix, oldest
+        first), ``ages`` (per item: baskets between its basket and the prefix's last one, 0
+        for the last), ``last`` (the prefix's last basket), ``target`` (basket ``t``; None for
+        the whole sequence) and ``is_full``.
+
+    Examples
+    --------
+    >>> sequence_examples([[["a"], ["b", "c"]]])[["t", "items", "ages", "target", "is_full"]]
+       t      items       ages  target  is_full
+    0  1        [a]        [0]  [b, c]    False
+    1  2  [a, b, c]  [1, 0, 0]    None     True
+    """
+    sequences = [[list(basket) for basket in sequence] for sequence in sequences]
+    keys = range(len(sequences)) if keys is None else list(keys)
+    if len(keys) != len(sequences):
+        raise ValueError(f"{len(keys)} keys for {len(sequences)} sequences; pass one key each.")
+    rows = []
+    for key, baskets in zip(keys, sequences):
+        items, basket_of = [], []
+        for t in range(1, len(baskets) + 1):
+            items = items + baskets[t - 1]
+            basket_of = basket_of + [t - 1] * len(baskets[t - 1])
+            ages = [t - 1 - b for b in basket_of]
+            target = baskets[t] if t < len(baskets) else None
+            rows.append((key, t, items, ages, baskets[t - 1], target, t == len(baskets)))
+    columns = ["key", "t", "items", "ages", "last", "target", "is_full"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def histories_at(events, split, *, horizon_days=30, entity="customer_id", time="event_time",
+                 items=None, target=None):  # fmt: skip
+    """Each entity's history at a split time and its items in the horizon after it.
+
+    The pandas counterpart of the dbt package's history and target tables
+    (``basemodel_entity_history``, ``basemodel_entity_targets``), for events that fit in
+    memory.
+
+    Parameters
+    ----------
+    events : DataFrame
+        One row per event with the ``entity``, ``time`` and item columns.
+    split : datetime-like
+        Histories hold the events up to it (inclusive).
+    horizon_days : float, default=30
+        The target holds the events in ``(split, split + horizon_days]``.
+    entity, time : str, default="customer_id", "event_time"
+    items : mapping of str to str, default=None
+        Output name -> item column, e.g. ``{"products": "product_id"}``; None gives
+        ``{"items": target}``.
+    target : str, default=None
+        The item column of the target; None takes the first column of ``items``.
+
+    Returns
+    -------
+    rows : DataFrame
+        Indexed by entity (those with an event up to ``split``): per name in ``items`` the item
+        list in time order and ``<name>_ages`` (days before ``split``), then ``future`` (the
+        target items, ``[]`` for none) and ``split``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> events = pd.DataFrame({"customer_id": [1, 1, 1], "product_id": ["a", "b", "c"],
+    ...     "event_time": pd.to_datetime(["2024-01-01", "2024-01-31", "2024-02-10"])})
+    >>> rows = histories_at(events, "2024-01-31", items={"products": "product_id"})
+    >>> rows.loc[1, "products"], rows.loc[1, "products_ages"], rows.loc[1, "future"]
+    (['a', 'b'], [30.0, 0.0], ['c'])
+    """
+    if items is None:
+        items = {"items": target}
+    target = target or next(iter(items.values()))
+    split = pd.Timestamp(split)
+    past = events[events[time] <= split].sort_values(time, kind="stable")
+    past = past.assign(_age=(split - past[time]).dt.total_seconds() / 86_400)
+    grouped = past.groupby(entity)
+    rows = pd.DataFrame({name: grouped[column].agg(list) for name, column in items.items()})
+    for name in items:
+        rows[f"{name}_ages"] = grouped["_age"].agg(list)
+    end = split + pd.Timedelta(days=horizon_days)
+    inside = events[(events[time] > split) & (events[time] <= end)]
+    future = inside.groupby(entity)[target].agg(list)
+    rows["future"] = [future.get(key, []) for key in rows.index]
+    rows["split"] = split
+    return rows
+
+
+def history_weights(items_rows, ages_rows, half_life=None):
+    """Each row's own history as a mapping ``item -> decayed weight``, for the history boost.
+
+    Parameters
+    ----------
+    items_rows, ages_rows : sequences of lists
+        Parallel item and age lists (e.g. the ``items`` and ``ages`` of
+        :func:`sequence_examples`).
+    half_life : float, default=None
+        In the unit of the ages; None counts every occurrence once (no decay).
+
+    Returns
+    -------
+    rows : list of dict
+
+    Examples
+    --------
+    >>> history_weights([["a", "b", "a"]], [[2, 1, 0]], half_life=1.0)
+    [{'a': 1.25, 'b': 0.5}]
+    >>> history_weights([["a", "b", "a"]], [[2, 1, 0]])
+    [{'a': 2.0, 'b': 1.0}]
+    """
+    if half_life is None:
+        return weighted_rows(items_rows, [np.ones(len(items)) for items in items_rows])
+    return decayed_rows(items_rows, ages_rows, half_life)
+
+
+# --------------------------------------------------------------------------- the profile
+def signed_log1p(X):
+    """``sign(x) * log(1 + |x|)``: compresses counts and amounts, keeps their sign."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.sign(X) * np.log1p(np.abs(X))
+
+
+def rfm_scaler():
+    """Recency / frequency / monetary columns -> :func:`signed_log1p`, then standardised."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    return make_pipeline(
+        FunctionTransformer(signed_log1p, feature_names_out="one-to-one"), StandardScaler()
+    )
+
+
+def _sketcher(embedder, half_life, shape, **params):
+    from . import EMDESketcher
+
+    if half_life is not None:
+        params.update(half_life=half_life, time_input="age")
+    return EMDESketcher(embedder, **shape, **params)
+
+
+def behavioral_profile(
+    item_vectors,
+    *,
+    n_sketches=16,
+    sketch_dim=64,
+    items="items",
+    ages=None,
+    half_life=None,
+    last=None,
+    id_dim=None,
+    id_random_state=None,
+    rfm=None,
+    blocks=(),
+    name="history",
+    embedder_column=None,
+    handle_unknown="warn",
+    random_state=0,
+):
+    """The behavioral profile: history sketches and RFM columns in one ``ColumnTransformer``.
+
+    Parameters
+    ----------
+    item_vectors : embedder or fitted EMDESketcher
+        Item vectors (a fitted ``CleoraEmbedder``, used frozen) to sketch the history on; or a
+        fitted sketcher, used frozen as the history block (to share its codes with a
+        recommender's target).
+    n_sketches, sketch_dim : int, default=16, 64
+        Size of every sketch block built here.
+    items : str, default="items"
+        The history column: lists of items (with ``ages``) or mappings item -> weight (decayed
+        in the warehouse: :func:`sklearn_basemodel.warehouse.history_rows`).
+    ages : str, default=None
+        The column of the items' ages; None sketches ``items`` as given.
+    half_life : float, default=None
+        Decay of the history in the unit of the ages (``time_input="age"``).
+    last : str, default=None
+        A column with the most recent basket, sketched alone (block ``last_basket``).
+    id_dim : int, default=None
+        When set, the decayed history is also sketched on random vectors of this dimension
+        (block ``history_ids``; ``RandomVectorEmbedder``: ID hashing).
+    id_random_state : int, default=None
+        Seed of the random vectors; None uses ``random_state``.
+    rfm : list of str, default=None
+        Numeric columns scaled by :func:`rfm_scaler` (block ``rfm``, last).
+    blocks : sequence of (name, transformer, columns), default=()
+        More blocks, placed before ``rfm`` (e.g. a second item kind).
+    name : str, default="history"
+        Name of the history block.
+    embedder_column : str, default=None
+        Passed to the item-vector sketchers (``EMDESketcher.embedder_column``).
+    handle_unknown : {"warn", "ignore", "error"}, default="warn"
+        Of the item-vector sketchers; the ID sketcher always ignores unseen items.
+    random_state : int, default=0
+        Seed of the history block; the recent-basket and ID blocks use the next two seeds.
+
+    Returns
+    -------
+    profile : sklearn.compose.ColumnTransformer
+        Unfitted; blocks in the order history, last_basket, history_ids, ``blocks``, rfm.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.frozen import FrozenEstimator
+
+    from . import EMDESketcher, RandomVectorEmbedder
+
+    history = [items] if ages is None else [items, ages]
+    history = history[0] if len(history) == 1 else history
+    shape = {"n_sketches": n_sketches, "sketch_dim": sketch_dim}
+    vectors = {"embedder_column": embedder_column, "handle_unknown": handle_unknown}
+    if isinstance(item_vectors, EMDESketcher):
+        parts = [(name, FrozenEstimator(item_vectors), history)]
+    else:
+        item_vectors = FrozenEstimator(item_vectors)
+        parts = [(name, _sketcher(item_vectors, half_life, shape, **vectors,
+                                  random_state=random_state), history)]  # fmt: skip
+    if last is not None:
+        sketcher = _sketcher(item_vectors, None, shape, **vectors,
+                             random_state=random_state + 1)  # fmt: skip
+        parts.append(("last_basket", sketcher, last))
+    if id_dim:
+        seed = random_state if id_random_state is None else id_random_state
+        ids = RandomVectorEmbedder(id_dim, random_state=seed)
+        sketcher = _sketcher(ids, half_life, shape, handle_unknown="ignore",
+                             random_state=random_state + 2)  # fmt: skip
+        parts.append(("history_ids", sketcher, history))
+    parts += list(blocks)
+    if rfm:
+        parts.append(("rfm", rfm_scaler(), list(rfm)))
+    return ColumnTransformer(parts)
+
+
+# --------------------------------------------------------------------------- pretraining
+def _frozen_if_fitted(estimator):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.utils.validation import check_is_fitted
+
+    if estimator is None or isinstance(estimator, FrozenEstimator):
+        return estimator
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:  # the recommender fits a clone of it on the targets
+        return estimator
+    return FrozenEstimator(estimator)
+
+
+def pretrainer(target_sketcher, *, k=10, history_weight=0.5, history_blend="linear", **params):
+    """The pretrainer: a ``SketchRecommender`` of future behaviour, decoded with the history.
+
+    Parameters
+    ----------
+    target_sketcher : EMDESketcher
+        Sketches the targets (the items of the next basket / horizon) and decodes the output.
+        A fitted one is used frozen (its codes shared with the profile); an unfitted one is
+        fitted on the targets.
+    k : int, default=10
+    history_weight : float, default=0.5
+    history_blend : {"linear", "log"}, default="linear"
+        How the row's own history (``predict(X, history=...)``) is blended in
+        (``history_mode="boost"``).
+    **params
+        Any other ``SketchRecommender`` parameter (network size, epochs, ``random_state`` ...).
+
+    Returns
+    -------
+    recommender : SketchRecommender
+
+    Examples
+    --------
+    >>> from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder
+    >>> target = EMDESketcher(RandomVectorEmbedder(8, random_state=0), n_sketches=2,
+    ...                       sketch_dim=8, random_state=0)
+    >>> rec = pretrainer(target, k=5, history_blend="log", hidden_units=64, max_epochs=3)
+    >>> rec.history_mode, rec.history_blend, rec.k
+    ('boost', 'log', 5)
+    """
+    from . import SketchRecommender
+
+    return SketchRecommender(
+        target_sketcher=_frozen_if_fitted(target_sketcher),
+        k=k,
+        history_mode="boost",
+        history_weight=history_weight,
+        history_blend=history_blend,
+        **params,
+    )
+
+
+def fine_tune_recommender(recommender, X, y, *, max_epochs, lr):
+    """A copy of a fitted recommender trained ``max_epochs`` more epochs on ``X, y``.
+
+    The pretrained model stays as it was, so one pretraining serves several fine-tunings.
+    """
+    tuned = copy.deepcopy(recommender)
+    tuned.set_params(max_epochs=max_epochs, lr=lr)
+    return tuned.partial_fit(X, y)
+
+
+def _recall_ndcg(k):
+    from .metrics import ndcg_at_k, recall_at_k
+
+    return lambda truth, top: (recall_at_k(truth, top, k=k), ndcg_at_k(truth, top, k=k))
+
+
+def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=None):
+    """Choose the history boost's weight (and history) on validation rows.
+
+    Parameters
+    ----------
+    recommender : SketchRecommender or Pipeline ending in one
+        Fitted; left with ``history_mode="boost"`` and the best weight set.
+    X : features (or pipeline input) of the validation rows
+    y : list of lists
+        Their true items.
+    histories : mapping of label -> list of dict
+        Candidate histories of the rows (e.g. one per decay, :func:`history_weights`).
+    weights : sequence of float
+        Candidate ``history_weight`` values.
+    k : int, default=10
+    score : callable, default=None
+        ``score(y, top) -> comparable``, higher is better; None ranks by Recall@k, then NDCG@k.
+
+    Returns
+    -------
+    weight : float
+    label : the key of ``histories`` chosen (the first best on ties)
+    grid : list of tuple
+        ``(label, weight, *score)`` of every candidate, in the order tried.
+    """
+    score = score or _recall_ndcg(k)
+    params = recommender[-1] if hasattr(recommender, "steps") else recommender
+    best, grid = None, []
+    for label, history in histories.items():
+        for weight in weights:
+            params.set_params(history_mode="boost", history_weight=weight)
+            value = score(y, recommender.predict(X, history=history, k=k))
+            grid.append((label, weight, *np.atleast_1d(value).tolist()))
+            if best is None or value > best[0]:
+                best = (value, weight, label)
+    params.set_params(history_weight=best[1])
+    return best[1], best[2], grid
+
+
+# --------------------------------------------------------------------------- fine-tuning
+def fine_tuner(profile, pretrained=None, **params):
+    """The fine-tuner: a ``SketchClassifier`` on the frozen profile, from the pretrained trunk.
+
+    Parameters
+    ----------
+    profile : fitted transformer
+        The behavioral profile the recommender was trained on (used frozen).
+    pretrained : SketchRecommender, default=None
+        Its trunk starts the classifier (used frozen: the recommender itself is not changed);
+        None trains from scratch, for comparison.
+    **params
+        ``SketchClassifier`` parameters (``freeze_epochs``, ``max_epochs``, ``lr`` ...).
+
+    Returns
+    -------
+    pipeline : Pipeline
+        ``features`` (the frozen profile) then ``model`` (the classifier).
+
+    Examples
+    --------
+    Fit ``fine_tuner(profile, recommender, freeze_epochs=2).fit(rows, labels)`` on the rows the
+    profile reads; the classifier's trunk starts as a copy of the recommender's (see the
+    module's example). Without ``pretrained`` it trains from scratch, for comparison:
+
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = np.random.default_rng(0).normal(size=(64, 3)), np.arange(64) % 2
+    >>> scratch = fine_tuner(StandardScaler().fit(X), hidden_units=8, max_epochs=2,
+    ...                      random_state=0).fit(X, y)
+    >>> scratch.predict(X).shape
+    (64,)
+    """
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
+
+    from . import SketchClassifier
+
+    if pretrained is not None:
+        params["pretrained"] = FrozenEstimator(pretrained)
+    model = SketchClassifier(**params)
+    return Pipeline([("features", FrozenEstimator(profile)), ("model", model)])
+
+
+def half_life_of_factor(factor):
+    """The half-life of a per-step decay factor (``factor ** age``); None for no decay (1).
+
+    Examples
+    --------
+    >>> round(half_life_of_factor(0.5), 6), half_life_of_factor(1.0)
+    (1.0, None)
+    """
+    if not 0 < factor <= 1:
+        raise ValueError(f"a decay factor must be in (0, 1], got {factor!r}.")
+    return None if factor == 1 else math.log(0.5) / math.log(factor)

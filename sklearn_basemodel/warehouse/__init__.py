@@ -1,0 +1,45 @@
+"""The warehouse side: run the ``basemodel`` dbt package, read its tables, write codes back.
+
+* :mod:`~sklearn_basemodel.warehouse.dbt`: :func:`run_dbt` (a dbt command in-process, failures
+  named in :class:`DbtRunError`), :func:`dbt_package_path`, and a minimal project that installs
+  the package (:func:`write_dbt_project`, :func:`dbt_vars`, :func:`split_times`,
+  :func:`run_dbt_package`).
+* :mod:`~sklearn_basemodel.warehouse.tables`: :func:`read_relation` (list columns as Python
+  lists), histories as sketcher-ready mappings (:func:`read_histories`,
+  :func:`history_rows`), SQL sketches as a matrix (:func:`sketch_matrix`) and
+  :func:`write_entity_codes`.
+* :mod:`~sklearn_basemodel.warehouse.connections`: DuckDB connections and quoted identifiers.
+"""
+
+from importlib import import_module
+
+# Public name -> module, loaded on first use: `basemodel dbt-path` needs only dbt.py, not
+# DuckDB or Arrow (the [dbt] extra).
+_EXPORTS = {
+    "DbtRunError": ".dbt",
+    "dbt_package_path": ".dbt",
+    "dbt_vars": ".dbt",
+    "run_dbt": ".dbt",
+    "run_dbt_package": ".dbt",
+    "split_times": ".dbt",
+    "write_dbt_project": ".dbt",
+    "history_rows": ".tables",
+    "read_histories": ".tables",
+    "read_relation": ".tables",
+    "sketch_matrix": ".tables",
+    "write_entity_codes": ".tables",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,293 @@
+"""The BaseModel recipe (sklearn_basemodel.recipes) on small generated data.
+
+What the real-data benchmarks (Ta-Feng, YooChoose, CDNOW) build from the recipe is checked
+here on synthetic stand-ins with a planted answer; one check reads the CDNOW sample when
+../shared/datasets is present.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.frozen import FrozenEstimator
+
+from sklearn_basemodel import CleoraEmbedder, EMDESketcher
+from sklearn_basemodel.metrics import hit_rate_at_k, recall_at_k
+from sklearn_basemodel.recipes import (
+    behavioral_profile,
+    fine_tune_recommender,
+    fine_tuner,
+    half_life_of_factor,
+    histories_at,
+    history_weights,
+    pretrainer,
+    rfm_scaler,
+    sequence_examples,
+    signed_log1p,
+    tune_history_boost,
+)
+
+torch.set_num_threads(1)
+_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn_basemodel.exceptions.UnknownEntityWarning"
+)
+
+
+# --------------------------------------------------------------------------- rows
+def test_sequence_examples_prefixes_ages_targets():
+    ex = sequence_examples([[[10, 11], [12], [10]], [[5]]], keys=["u1", "u2"])
+    assert ex["key"].tolist() == ["u1", "u1", "u1", "u2"]
+    assert ex["t"].tolist() == [1, 2, 3, 1]
+    assert ex["items"].tolist() == [[10, 11], [10, 11, 12], [10, 11, 12, 10], [5]]
+    assert ex["ages"].tolist() == [[0, 0], [1, 1, 0], [2, 2, 1, 0], [0]]
+    assert ex["last"].tolist() == [[10, 11], [12], [10], [5]]
+    assert ex["target"].tolist() == [[12], [10], None, None]
+    assert ex["is_full"].tolist() == [False, False, True, True]
+    with pytest.raises(ValueError, match="one key each"):
+        sequence_examples([[["a"]]], keys=[1, 2])
+
+
+def test_history_weights_decay_per_step():
+    ex = sequence_examples([[[10, 11], [12], [10]]])
+    full = ex[ex["is_full"]]
+    # 0.5 per basket of age: item 10 is in the newest basket (1) and the oldest (0.25)
+    half = history_weights(full["items"], full["ages"], half_life_of_factor(0.5))[0]
+    assert half == pytest.approx({10: 1.25, 11: 0.25, 12: 0.5})
+    assert history_weights(full["items"], full["ages"], None) == [{10: 2.0, 11: 1.0, 12: 1.0}]
+    factor = history_weights([["a", "a"]], [[3, 1]], half_life_of_factor(0.9))[0]["a"]
+    assert factor == pytest.approx(0.9**3 + 0.9)
+    assert half_life_of_factor(1.0) is None
+    with pytest.raises(ValueError, match="decay factor"):
+        half_life_of_factor(1.5)
+
+
+def test_histories_at_splits_past_and_horizon():
+    events = pd.DataFrame({
+        "customer_id": [1, 2, 1, 1, 2, 3, 1],
+        "product_id": ["b", "x", "a", "c", "y", "z", "d"],
+        "category_id": ["B", "X", "A", "C", "Y", "Z", "D"],
+        "event_time": pd.to_datetime(["2024-01-20", "2024-01-05", "2024-01-01", "2024-02-10",
+                                      "2024-03-20", "2024-02-01", "2024-01-31 12:00"],
+                                     format="ISO8601"),
+    })  # fmt: skip
+    rows = histories_at(events, "2024-01-31 12:00", horizon_days=30,
+                        items={"products": "product_id", "categories": "category_id"})
+    assert rows.index.tolist() == [1, 2]  # customer 3 has no event up to the split
+    assert rows.loc[1, "products"] == ["a", "b", "d"]  # time order, the split itself included
+    assert rows.loc[1, "categories"] == ["A", "B", "D"]
+    assert rows.loc[1, "products_ages"] == [30.5, 11.5, 0.0]
+    assert rows.loc[1, "future"] == ["c"]  # 2024-02-10 is inside (split, split + 30 days]
+    assert rows.loc[2, "future"] == []  # 2024-03-20 is beyond the horizon
+    assert (rows["split"] == pd.Timestamp("2024-01-31 12:00")).all()
+    plain = histories_at(events, "2024-01-31 12:00", target="product_id")
+    assert plain.loc[1, "items"] == ["a", "b", "d"] and plain.loc[1, "future"] == ["c"]
+
+
+# --------------------------------------------------------------------------- the profile
+def _chain_sessions(n_sessions=300, n_items=24, seed=0):
+    """Sessions that walk a fixed successor chain: item i is always followed by item i + 1."""
+    rng = np.random.default_rng(seed)
+    sessions = []
+    for _ in range(n_sessions):
+        start, length = int(rng.integers(n_items)), int(rng.integers(2, 7))
+        sessions.append([f"i{(start + j) % n_items}" for j in range(length)])
+    return sessions
+
+
+def _click_examples(sessions):
+    return sequence_examples([[[click] for click in session] for session in sessions])
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    return CleoraEmbedder(n_components=16, random_state=0).fit(_chain_sessions())
+
+
+def test_profile_blocks_seeds_and_widths(vectors):
+    ex = _click_examples(_chain_sessions(40))
+    ex["recency"] = np.arange(len(ex), dtype=float) - 3.0
+    profile = behavioral_profile(
+        vectors, n_sketches=4, sketch_dim=8, ages="ages", half_life=2.0, last="last",
+        id_dim=8, id_random_state=7, rfm=["recency"], random_state=3,
+    )  # fmt: skip
+    names = [name for name, _, _ in profile.transformers]
+    assert names == ["history", "last_basket", "history_ids", "rfm"]
+    blocks = {name: est for name, est, _ in profile.transformers}
+    assert blocks["history"].half_life == 2.0 and blocks["history"].time_input == "age"
+    assert blocks["last_basket"].half_life is None
+    seeds = [blocks[n].random_state for n in ("history", "last_basket", "history_ids")]
+    assert seeds == [3, 4, 5]
+    assert blocks["history_ids"].embedder.random_state == 7
+    assert blocks["history_ids"].handle_unknown == "ignore"
+    X = profile.fit_transform(ex)
+    assert X.shape == (len(ex), 3 * 4 * 8 + 1)
+    # the rfm block is the standardised signed log of the column
+    expected = signed_log1p(ex[["recency"]])
+    expected = (expected - expected.mean()) / expected.std()
+    np.testing.assert_allclose(_dense(X)[:, -1], expected.ravel(), rtol=1e-6)
+
+
+def test_profile_reuses_a_fitted_sketcher_frozen(vectors):
+    sessions = _chain_sessions(40)
+    sketcher = EMDESketcher(FrozenEstimator(vectors), n_sketches=4, sketch_dim=8,
+                            random_state=0).fit(sessions)  # fmt: skip
+    codes = np.asarray(sketcher.codes_).copy()
+    profile = behavioral_profile(sketcher, items="history", name="products",
+                                 rfm=["n"]).fit(pd.DataFrame({"history": sessions,
+                                                              "n": np.arange(40)}))  # fmt: skip
+    assert [n for n, _, _ in profile.transformers] == ["products", "rfm"]
+    fitted = profile.named_transformers_["products"]
+    assert isinstance(fitted, FrozenEstimator) and fitted.estimator is sketcher
+    np.testing.assert_array_equal(np.asarray(sketcher.codes_), codes)
+    out = profile.transform(pd.DataFrame({"history": sessions, "n": np.arange(40)}))
+    np.testing.assert_allclose(_dense(out)[:, :32], _dense(sketcher.transform(sessions)))
+
+
+def _dense(X):
+    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+
+
+def test_rfm_scaler_keeps_signs():
+    X = np.array([[-3.0], [0.0], [3.0]])
+    out = rfm_scaler().fit_transform(X)
+    assert out[0, 0] < out[1, 0] < out[2, 0]
+    assert out[1, 0] == pytest.approx(0.0)  # symmetric: the middle is the mean
+
+
+# --------------------------------------------------------------------------- pretraining
+def _session_model(vectors, sessions, **params):
+    ex = _click_examples(sessions)
+    whole, pairs = ex[ex["is_full"]], ex[~ex["is_full"]]
+    profile = behavioral_profile(
+        vectors, n_sketches=8, sketch_dim=16, ages="ages", half_life=1.0, last="last",
+        id_dim=16, handle_unknown="ignore", random_state=0,
+    ).fit(whole.assign(last=whole["items"]))  # fmt: skip
+    recommender = pretrainer(
+        profile.named_transformers_["last_basket"], k=5, hidden_units=64, n_blocks=1,
+        dropout=0.0, lr=5e-3, max_epochs=3, batch_size=64, random_state=0, **params,
+    ).fit(profile.transform(pairs), pairs["target"].tolist())  # fmt: skip
+    return profile, recommender
+
+
+def test_pretrainer_learns_the_successor_and_boosts_the_history(vectors):
+    profile, recommender = _session_model(vectors, _chain_sessions())
+    assert isinstance(recommender.target_sketcher, FrozenEstimator)  # fitted: shared codes
+    test = _click_examples(_chain_sessions(60, seed=1))
+    test = test[~test["is_full"]]
+    X, truth = profile.transform(test), test["target"].tolist()
+    # top 1: the successor of the last click (an off-by-one target would rank the click itself)
+    recommender.set_params(history_mode="ignore")
+    assert hit_rate_at_k(truth, recommender.predict(X, k=1), k=1) > 0.9
+    # the history boost lifts the row's own clicks: with full weight the last click leads
+    recommender.set_params(history_mode="boost", history_weight=1.0)
+    row = _click_examples([["i3", "i7", "i8"]]).iloc[[1]]
+    history = history_weights(row["items"], row["ages"], 0.5)
+    assert recommender.predict(profile.transform(row), history=history, k=1)[0, 0] == "i7"
+
+
+def test_pretrainer_fits_an_unfitted_target_sketcher(vectors):
+    target = EMDESketcher(FrozenEstimator(vectors), n_sketches=4, sketch_dim=8, random_state=0)
+    recommender = pretrainer(target, history_blend="log", history_weight=0.3)
+    assert recommender.target_sketcher is target
+    assert recommender.get_params()["history_mode"] == "boost"
+    assert (recommender.history_blend, recommender.history_weight) == ("log", 0.3)
+
+
+def _staples(n_users=90, n_items=30, seed=0):
+    """Every user re-buys a few staples plus random items (a Ta-Feng-shaped stand-in)."""
+    rng = np.random.default_rng(seed)
+    histories, futures = [], []
+    for _ in range(n_users):
+        staples = rng.choice(n_items, size=3, replace=False)
+        baskets = []
+        for _ in range(int(rng.integers(3, 7))):
+            basket = {int(i) for i in staples if rng.random() < 0.6}
+            baskets.append(sorted(basket | {int(i) for i in rng.choice(n_items, size=2)}))
+        histories.append(baskets[:-1])
+        futures.append(baskets[-1])
+    return histories, futures
+
+
+def test_fine_tune_and_history_boost_tuning_on_repeat_buyers():
+    histories, futures = _staples()
+    ex = sequence_examples(histories)
+    full, pairs = ex[ex["is_full"]].reset_index(drop=True), ex[~ex["is_full"]]
+    vectors = CleoraEmbedder(n_components=16, random_state=0).fit(
+        [b for h in histories for b in h]
+    )
+    profile = behavioral_profile(vectors, n_sketches=4, sketch_dim=16, ages="ages",
+                                 half_life=2.0, last="last", id_dim=8).fit(full)  # fmt: skip
+    target = EMDESketcher(FrozenEstimator(vectors), n_sketches=4, sketch_dim=16,
+                          normalize="l1", random_state=4)  # fmt: skip
+    base = pretrainer(target, k=10, history_blend="log", hidden_units=16, max_epochs=2,
+                      batch_size=32, random_state=0)  # fmt: skip
+    base.fit(profile.transform(pairs), pairs["target"].tolist())
+    before = {k: v.clone() for k, v in base.module_.state_dict().items()}
+    train, val = full.iloc[:60], full.iloc[60:]
+    tuned = fine_tune_recommender(base, profile.transform(train), futures[:60],
+                                  max_epochs=2, lr=1e-3)  # fmt: skip
+    assert len(tuned.history_) == len(base.history_) + 2
+    for key, value in base.module_.state_dict().items():  # the pretrained model is untouched
+        assert torch.equal(value, before[key]), key
+    histories_by_decay = {
+        decay: history_weights(val["items"], val["ages"], half_life_of_factor(decay))
+        for decay in (0.5, 1.0)
+    }
+    weight, decay, grid = tune_history_boost(
+        tuned, profile.transform(val), futures[60:], histories_by_decay, (0.0, 0.6), k=10
+    )
+    assert [g[:2] for g in grid] == [(0.5, 0.0), (0.5, 0.6), (1.0, 0.0), (1.0, 0.6)]
+    best = max(grid, key=lambda g: tuple(g[2:]))
+    assert (decay, weight) == best[:2] and tuned.history_weight == weight
+    # the staples are re-bought: the history boost beats the model alone
+    assert weight == 0.6
+    top = tuned.predict(profile.transform(val), history=histories_by_decay[decay])
+    assert recall_at_k(futures[60:], top, k=10) > 0.3
+
+
+# --------------------------------------------------------------------------- fine-tuning
+def test_fine_tuner_starts_from_the_pretrained_trunk(vectors):
+    sessions = _chain_sessions()
+    profile, recommender = _session_model(vectors, sessions)
+    ex = _click_examples(sessions)
+    pairs = ex[~ex["is_full"]].reset_index(drop=True)
+    # a label the pretrained trunk knows: the next click lies in the first half of the chain
+    label = np.array([int(t[0][1:]) < 12 for t in pairs["target"]], dtype=int)
+    before = {k: v.detach().clone() for k, v in recommender.module_.named_parameters()}
+    pipeline = fine_tuner(profile, recommender, freeze_epochs=1, max_epochs=3, lr=1e-2,
+                          batch_size=64, random_state=0).fit(pairs, label)  # fmt: skip
+    assert [name for name, _ in pipeline.steps] == ["features", "model"]
+    assert isinstance(pipeline.named_steps["features"], FrozenEstimator)
+    model = pipeline.named_steps["model"]
+    assert isinstance(model.pretrained, FrozenEstimator)
+    assert model.pretrained.estimator is recommender
+    # fine-tuning trains a copy of the trunk: the pretrained recommender is unchanged
+    after = dict(recommender.module_.named_parameters())
+    assert all(torch.equal(after[key].detach(), value) for key, value in before.items())
+    assert (pipeline.predict(pairs) == label).mean() > 0.8
+    scratch = fine_tuner(profile, max_epochs=1, batch_size=64, random_state=0)
+    assert scratch.named_steps["model"].pretrained is None
+
+
+# --------------------------------------------------------------------------- real data
+@pytest.mark.skipif(not (_DATA / "cdnow").is_dir(), reason="../shared/datasets absent")
+def test_decayed_purchase_days_rank_cdnow_customers():
+    from sklearn.metrics import roc_auc_score
+
+    from sklearn_basemodel.datasets import load_cdnow
+
+    purchases = load_cdnow(_DATA)
+    cutoff, end = pd.Timestamp("1997-09-30"), pd.Timestamp("1998-06-30")
+    days = purchases[purchases["date"] <= cutoff].drop_duplicates(["customer_id", "date"])
+    days = days.assign(age=(cutoff - days["date"]).dt.days)
+    by = days.groupby("customer_id")
+    items = [["buy"] * len(g) for _, g in by]
+    mass = [sum(row.values()) for row in history_weights(items, by["age"].agg(list), 60.0)]
+    later = purchases[(purchases["date"] > cutoff) & (purchases["date"] <= end)]
+    label = pd.Index(list(by.groups)).isin(later["customer_id"])
+    assert len(label) == 2357 and label.mean() == pytest.approx(0.290, abs=0.001)
+    # one unfitted feature, the decayed count of purchase days, already rivals Pareto/NBD
+    assert roc_auc_score(label, mass) > 0.77
