@@ -236,8 +236,12 @@ def test_pickle_clone_set_output_and_feature_names():
     np.testing.assert_array_equal(restored.transform(ROWS), cleora.transform(ROWS))
     cloned = clone(cleora)
     assert cloned.get_params() == cleora.get_params() and not hasattr(cloned, "embeddings_")
-    frame = CleoraEmbedder(n_components=4, random_state=0).set_output(transform="pandas").fit_transform(ROWS)
+    frame = CleoraEmbedder(n_components=4, n_iter=2, random_state=0).set_output(
+        transform="pandas").fit_transform(ROWS)
     assert isinstance(frame, pd.DataFrame) and list(frame.columns) == [f"cleora_{i}" for i in range(4)]
+    # the default keeps two scales, named by their step counts
+    names = CleoraEmbedder(n_components=2, random_state=0).fit(ROWS).get_feature_names_out()
+    assert names.tolist() == ["cleora_it1_0", "cleora_it1_1", "cleora_it2_0", "cleora_it2_1"]
 
 
 @pytest.mark.parametrize(

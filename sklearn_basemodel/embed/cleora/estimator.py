@@ -52,10 +52,13 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
     ----------
     n_components : int, default=128
         Dimension of the vectors (per entry of ``n_iter`` when it is a list).
-    n_iter : int or list of int, default=3
+    n_iter : int or list of int, default=(1, 2)
         Number of propagation steps. A list such as ``[1, 3]`` returns the concatenated snapshots
         after 1 and 3 steps (multiscale: near and broader context). ``0`` returns the normalised
-        start vectors.
+        start vectors. The default keeps two short scales: on dense graphs (customers x items)
+        three or more steps make all vectors nearly equal (``mean_cosine_`` near 1, an
+        :class:`OversmoothingWarning`), while one and two steps keep them apart and still carry
+        the co-occurrence structure.
     propagation : {"left", "symmetric"}, default="left"
         ``"left"`` multiplies by the random-walk matrix ``D^-1 W``; ``"symmetric"`` by
         ``D^-1/2 W D^-1/2``.
@@ -158,7 +161,7 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         self,
         n_components=128,
         *,
-        n_iter=3,
+        n_iter=(1, 2),
         propagation="left",
         whiten=False,
         min_count=1,
