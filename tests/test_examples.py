@@ -97,4 +97,6 @@ def test_dbt_project_example(tmp_path):
     assert results["n_rejected"] == sum(by_reason.values())
     assert {"customer_id", "churned", "product_items", "recency_days"} <= set(results["columns"])
     assert results["splits"] and results["n_rows"] > 100
-    assert 0.7 < results["auc"] < 1.0
+    # churn among customers active in the last 90 days (the package's default population): a
+    # harder task than over everyone ever seen, where recency alone separates the long gone
+    assert 0.6 < results["auc"] < 1.0

@@ -20,14 +20,17 @@
   basemodel_rejected_events, which both read this macro, always split the
   rows the same way.
 
-  `relation` defaults to the configured source. `where` (a condition on the
+  `relation` defaults to the configured events relation (events_relation:
+  your model, your source or the package's source). The time is read in
+  basemodel_time_format (parse_event_time); with the `sql` format the raw
+  timestamp is the value of basemodel_time_expression. `where` (a condition on the
   typed columns, e.g. event_at) limits the rows read for incremental runs;
   duplicates are then found within them. Identical rows share loaded_at and
   event_at, so they are always read together.
 -#}
 {% macro parsed_events(where=none, relation=none) %}
   {%- set s = basemodel.settings() -%}
-  {%- set relation = relation if relation is not none else source('basemodel', 'events') -%}
+  {%- set relation = relation if relation is not none else basemodel.events_relation() -%}
   {%- set string = dbt.type_string() -%}
   {%- set timestamp = dbt.type_timestamp() -%}
   {%- set known = ['event_id', 'entity_id', 'event_at', 'event_type', 'group_id', 'amount', 'loaded_at',
@@ -42,7 +45,8 @@
 
   {#- Typed source columns are read as such; text columns are parsed. -#}
   {%- set types = basemodel.source_column_types(relation) -%}
-  {%- set timestamp_type = types.get(s.timestamp_column | replace('"', '') | lower) -%}
+  {%- set time_source = ('(' ~ s.time_expression ~ ')') if s.time_format == 'sql' else s.timestamp_column -%}
+  {%- set timestamp_type = none if s.time_format == 'sql' else types.get(s.timestamp_column | replace('"', '') | lower) -%}
   {%- set amount_type = types.get((s.amount_column or '') | replace('"', '') | lower) -%}
 
   {#- Unambiguous text encoding of a nullable text value for a hash:
@@ -81,8 +85,8 @@ basemodel_typed as (
     select
         cast({{ s.entity_column }} as {{ string }}) as raw_entity,
         {{ basemodel.blank_to_null(s.entity_column) }} as entity_id,
-        cast({{ s.timestamp_column }} as {{ string }}) as raw_timestamp,
-        {{ basemodel.try_cast_timestamp(s.timestamp_column, timestamp_type) }} as event_at,
+        cast({{ time_source }} as {{ string }}) as raw_timestamp,
+        {{ basemodel.parse_event_time(time_source, s.time_format, s.time_pattern, timestamp_type) }} as event_at,
         {%- if s.event_type_column %}
         cast({{ s.event_type_column }} as {{ string }}) as raw_event_type,
         {{ basemodel.blank_to_null(s.event_type_column) }} as event_type,

@@ -86,6 +86,52 @@
   {%- set item_event_types = var('basemodel_propensity_item_event_types', none) -%}
   {%- if item_event_types is string -%}{%- set item_event_types = [item_event_types] -%}{%- endif -%}
 
+  {#- The events relation: the user's own model, a source of theirs, or the
+      package's source over basemodel_events_database/_schema/_identifier. -#}
+  {%- set events_model = var('basemodel_events_model', none) -%}
+  {%- set events_source = var('basemodel_events_source', none) -%}
+  {%- if events_model is not none and (events_model is not string or events_model | trim == '') -%}
+    {%- do fail("basemodel: `basemodel_events_model` must name one of your dbt models, e.g. stg_orders; got " ~ events_model) -%}
+  {%- endif -%}
+  {%- if events_source is not none and (events_source is string or events_source is mapping
+                                        or events_source | length != 2) -%}
+    {%- do fail("basemodel: `basemodel_events_source` must be [source_name, table_name] of a source in your project, e.g. [shop, orders]; got " ~ events_source) -%}
+  {%- endif -%}
+  {%- if events_model is not none and events_source is not none -%}
+    {%- do fail("basemodel: set only one of `basemodel_events_model` (your dbt model) and `basemodel_events_source` (your source); both are set.") -%}
+  {%- endif -%}
+
+  {#- How the time is given. -#}
+  {%- set time_formats = ['iso', 'epoch_s', 'epoch_ms', 'date', 'pattern', 'sql'] -%}
+  {%- set time_pattern = var('basemodel_time_pattern', none) -%}
+  {%- set time_expression = var('basemodel_time_expression', none) -%}
+  {%- set time_format = var('basemodel_time_format', 'pattern' if time_pattern is not none else 'iso') -%}
+  {%- if time_format not in time_formats -%}
+    {%- do fail("basemodel: `basemodel_time_format` must be one of " ~ time_formats | join(', ') ~ "; got " ~ time_format) -%}
+  {%- endif -%}
+  {%- if (time_format == 'pattern') != (time_pattern is not none) -%}
+    {%- do fail("basemodel: `basemodel_time_pattern` (a strftime pattern such as '%d/%m/%Y %H:%M') goes with `basemodel_time_format: pattern`, and only with it; got format " ~ time_format ~ " and pattern " ~ time_pattern) -%}
+  {%- endif -%}
+  {%- if (time_format == 'sql') != (time_expression is not none and time_expression | string | trim != '') -%}
+    {%- do fail("basemodel: `basemodel_time_expression` (an SQL expression over the source columns, e.g. \"cast('2000-01-01' as date) + day_number\") goes with `basemodel_time_format: sql`, and only with it; got format " ~ time_format) -%}
+  {%- endif -%}
+
+  {#- Hyperedges by time gap, churn population, as-of cut-off. -#}
+  {%- set session_gap = var('basemodel_session_gap_minutes', none) -%}
+  {%- if session_gap is not none and (session_gap is not number or session_gap <= 0) -%}
+    {%- do fail("basemodel: `basemodel_session_gap_minutes` must be a positive number of minutes (a longer pause between two events of a customer starts a new session), or null; got " ~ session_gap) -%}
+  {%- endif -%}
+  {%- set active_days = var('basemodel_active_days', 90) -%}
+  {%- if active_days is not none and (active_days is not number or active_days <= 0) -%}
+    {%- do fail("basemodel: `basemodel_active_days` must be a positive number of days (only customers with an event that recent before a cut-off get a churn label), or null for every customer; got " ~ active_days) -%}
+  {%- endif -%}
+  {%- set as_of = var('basemodel_as_of', none) -%}
+  {%- if as_of is not none and (as_of | string | trim | lower) != 'now' -%}
+    {%- set as_of = basemodel.parse_time_var('basemodel_as_of', as_of) -%}
+  {%- elif as_of is not none -%}
+    {%- set as_of = 'now' -%}
+  {%- endif -%}
+
   {%- do return({
       'entity_column': var('basemodel_entity_column', 'entity_id'),
       'timestamp_column': var('basemodel_timestamp_column', 'event_time'),
@@ -110,5 +156,13 @@
       'sketch_item_column': (var('basemodel_sketch_item_column', names[0]) | lower),
       'sketch_dim': var('basemodel_sketch_dim', none),
       'sketch_use_decay': var('basemodel_sketch_use_decay', true),
+      'events_model': events_model,
+      'events_source': events_source,
+      'time_format': time_format,
+      'time_pattern': (basemodel.time_pattern(time_pattern) if time_pattern is not none else none),
+      'time_expression': time_expression,
+      'session_gap_minutes': session_gap,
+      'active_days': active_days,
+      'as_of': as_of,
   }) -%}
 {% endmacro %}

@@ -2,7 +2,8 @@
     window): the history as aligned lists in event order (event_types,
     event_times and decay_weights have one element per event; each
     <item>_items list has one element per event where that item is not NULL,
-    aligned with its <item>_weights). With basemodel_incremental a run only
+    aligned with its <item>_weights), and the RFM inputs: event and group
+    (order, session) counts, total and mean amount, first and last event. With basemodel_incremental a run only
     adds the splits later than those already built. -#}
 {%- set s = basemodel.settings() -%}
 {{ config(
@@ -41,6 +42,8 @@ with history_events as (
         ['days_since_first_event', 'max(days_before_split)'],
         ['decay_weight_sum', 'sum(decay_weight)'],
         ['total_amount', ('coalesce(sum(amount), 0)' if s.amount_column else 'cast(null as ' ~ basemodel.type_double() ~ ')')],
+        ['mean_amount', ('avg(amount)' if s.amount_column else 'cast(null as ' ~ basemodel.type_double() ~ ')')],
+        ['n_groups', 'count(distinct group_id)'],
     ],
     lists=lists,
 ) }}

@@ -1,6 +1,11 @@
 {#- One row per row of basemodel_entity_history: what the entity did in
     (split_at, split_at + horizon]. Labels are 0/1 integers; an entity
-    without future events has churned = 1, empty lists and zero spend. -#}
+    without future events has churned = 1, empty lists and zero spend.
+    Churn is labelled for the churn population only: customers with an event
+    at most basemodel_active_days (default 90) days before the cut-off
+    (in_churn_population = 1); the others, gone long ago, have churned NULL,
+    so a model trained on the label never learns that dormant customers stay
+    dormant. -#}
 {%- set s = basemodel.settings() -%}
 {%- set string = dbt.type_string() -%}
 {%- set aggregates = [['n_future_events', 'count(*)']] -%}
@@ -52,7 +57,14 @@ select
     splits.is_horizon_complete,
     history.entity_id,
     coalesce(future.n_future_events, 0) as n_future_events,
+    {%- if s.active_days is none %}
+    1 as in_churn_population,
     case when future.n_future_events is null then 1 else 0 end as churned,
+    {%- else %}
+    case when history.days_since_last_event <= {{ s.active_days }} then 1 else 0 end as in_churn_population,
+    case when history.days_since_last_event <= {{ s.active_days }}
+         then case when future.n_future_events is null then 1 else 0 end end as churned,
+    {%- endif %}
     {%- for label in s.propensity_labels %}
     coalesce(future.{{ label.column }}, 0) as {{ label.column }},
     {%- endfor %}

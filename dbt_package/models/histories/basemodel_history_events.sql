@@ -2,10 +2,15 @@
     basemodel_history_days (if set) < event_at <= split_at, with its age and
     decay weight exp(-basemodel_decay_rate * days_before_split). The one place
     that decides which events make a history; histories and in-warehouse
-    sketches aggregate it. -#}
+    sketches aggregate it. group_id is the basket, order or session
+    (grouped_events). -#}
 {{ config(materialized='view') }}
 {%- set s = basemodel.settings() -%}
 {%- set days_before = basemodel.days_between('events.event_at', 'splits.split_at') %}
+
+with events as (
+    {{ basemodel.grouped_events(ref('basemodel_stg_events')) | indent(4) }}
+)
 
 select
     splits.split_id,
@@ -21,7 +26,7 @@ select
     events.amount,
     {{ days_before }} as days_before_split,
     exp(-{{ s.decay_rate }} * {{ days_before }}) as decay_weight
-from {{ ref('basemodel_stg_events') }} as events
+from events
 inner join {{ ref('basemodel_splits') }} as splits
     on events.event_at <= splits.split_at
     {%- if s.history_days %}

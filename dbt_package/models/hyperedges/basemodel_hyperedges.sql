@@ -1,16 +1,22 @@
 {#- One hyperedge per (entity, group): the basket, session or - without a
     group column - the entity's whole event history, with the items of each
-    item column in event order. Events whose group is NULL belong to no
-    hyperedge (they stay in basemodel_stg_events and the histories). -#}
+    item column in event order. With basemodel_session_gap_minutes the
+    groups are sessions split at pauses longer than the gap (grouped_events).
+    Events whose group is NULL belong to no hyperedge (they stay in
+    basemodel_stg_events and the histories). -#}
 {%- set s = basemodel.settings() -%}
 {%- set lists = [['event_types', 'event_type']] -%}
 {%- for item in s.item_columns -%}
   {%- do lists.append([item.name ~ '_items', item.name]) -%}
 {%- endfor %}
 
-with grouped_events as (
+with events as (
+    {{ basemodel.grouped_events(ref('basemodel_stg_events')) | indent(4) }}
+),
+
+grouped_events as (
     select *
-    from {{ ref('basemodel_stg_events') }}
+    from events
     where group_id is not null
 )
 

@@ -1,6 +1,7 @@
 {#- One row per (split, customer): RFM features and the decayed product history from the
     basemodel package's histories, with the churn label from its targets. Only splits whose
-    30-day target window is fully observed. -#}
+    30-day target window is fully observed, and only customers of the churn population (active
+    in the last `basemodel_active_days` before the cut-off): those long gone have no label. -#}
 select
     history.split_at,
     history.entity_id as customer_id,
@@ -18,3 +19,4 @@ inner join {{ ref('basemodel_entity_targets') }} as targets
     on targets.split_at = history.split_at
     and targets.entity_id = history.entity_id
 where targets.is_horizon_complete
+    and targets.in_churn_population = 1

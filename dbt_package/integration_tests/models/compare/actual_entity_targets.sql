@@ -3,6 +3,7 @@ select
     entity_id,
     is_horizon_complete,
     n_future_events,
+    in_churn_population,
     churned,
     propensity_purchase,
     propensity_add_to_cart,
