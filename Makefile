@@ -22,8 +22,10 @@ demo: $(STAMP)
 
 test: test-python test-dbt
 
+# Two pytest workers share the cores with torch's OpenMP threads: passive waiting keeps idle
+# threads from spinning on cores the other worker needs.
 test-python: $(STAMP)
-	$(PY) -m pytest -m "not slow" -n 2 -q
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -m "not slow" -n 2 -q
 
 # `dbt build` of the dbt package's integration project against DuckDB, run as a user would
 # (deps, seed, build), in a temporary copy: the repository gets no target/, logs/,

@@ -359,3 +359,54 @@ def test_write_dbt_project_installs_the_package(tmp_path):
     assert profile["outputs"][profile["target"]]["path"] == str((tmp_path / "w.duckdb").resolve())
     packages = yaml.safe_load((project / "packages.yml").read_text())["packages"]
     assert packages == [{"local": str(dbt_package_path())}]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '"c" as select 1; drop table victim; create table "d"',
+        'codes; drop table victim',
+        '"codes"; drop table victim; --',
+        '"unclosed',
+    ],
+)
+def test_write_entity_codes_never_runs_a_table_name_as_sql(tmp_path, table):
+    import duckdb
+
+    from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder
+    from sklearn_basemodel.warehouse import write_entity_codes
+
+    sketcher = EMDESketcher(RandomVectorEmbedder(8), n_sketches=2, sketch_dim=4,
+                            random_state=0).fit([["a", "b"], ["c"]])  # fmt: skip
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create table victim as select 1 as x")
+    try:
+        write_entity_codes(sketcher, con, table=table)
+    except ValueError:
+        pass
+    names = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert "victim" in names and "d" not in names
+    # whatever was created carries the whole string as its name, never a second statement
+    assert names - {"victim"} <= {table.replace('""', '"')}
+    con.close()
+
+
+def test_quoted_parts_are_parsed_and_quoted_again():
+    from sklearn_basemodel.warehouse.connections import quote_relation
+
+    assert quote_relation('"My Schema".events') == '"My Schema"."events"'
+    assert quote_relation('"a""b"') == '"a""b"'
+    assert quote_relation(("x", 'y"; drop')) == '"x"."y""; drop"'
+
+
+def test_keys_with_the_same_text_are_refused(tmp_path):
+    import duckdb
+
+    from sklearn_basemodel import EMDESketcher
+    from sklearn_basemodel.warehouse import write_entity_codes
+
+    vectors = {1: [1.0, 0.0], "1": [0.0, 1.0], "x": [1.0, 1.0]}
+    sketcher = EMDESketcher(entity_vectors=vectors, n_sketches=2, sketch_dim=2,
+                            random_state=0).fit(None)  # fmt: skip
+    with pytest.raises(ValueError, match="same text"):
+        write_entity_codes(sketcher, duckdb.connect(), table="codes")

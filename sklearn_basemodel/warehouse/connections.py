@@ -21,17 +21,58 @@ def quote_identifier(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+def _split_quoted(relation):
+    """The parts of a relation written with double-quoted identifiers (``"my schema".events``).
+
+    Strict: each part is a bare name without quotes or dots, or a double-quoted name whose inner
+    quotes are doubled. Anything else, such as SQL after a quoted name, is refused, so a string
+    never reaches SQL as written.
+    """
+    parts, i, n = [], 0, len(relation)
+    while True:
+        if i < n and relation[i] == '"':
+            j, name = i + 1, []
+            while True:
+                end = relation.find('"', j)
+                if end < 0:
+                    raise ValueError(f"relation {relation!r} has an unclosed quote.")
+                name.append(relation[j:end])
+                if relation.startswith('""', end):
+                    name.append('"')
+                    j = end + 2
+                    continue
+                i = end + 1
+                break
+            parts.append("".join(name))
+        else:
+            end = relation.find(".", i)
+            end = n if end < 0 else end
+            parts.append(relation[i:end])
+            if '"' in parts[-1]:
+                raise ValueError(
+                    f"relation {relation!r} is not a name: quotes may only enclose a whole part."
+                )
+            i = end
+        if i == n:
+            return parts
+        if relation[i] != ".":
+            raise ValueError(
+                f"relation {relation!r} is not 'table', 'schema.table' or "
+                "'database.schema.table' (with optionally double-quoted parts)."
+            )
+        i += 1
+
+
 def quote_relation(relation):
     """``relation`` as a quoted SQL name: 'events', 'schema.events', ('db', 'schema', 'events').
 
-    A string that already holds double quotes is taken as quoted by the caller.
+    Parts may be written double-quoted (``'"My Schema".events'``); the name is parsed and quoted
+    again, never used as written.
     """
     if isinstance(relation, str):
         if not relation.strip():
             raise ValueError("relation is empty; pass a table or view name such as 'main.events'.")
-        if '"' in relation:
-            return relation
-        parts = relation.split(".")
+        parts = _split_quoted(relation)
     elif isinstance(relation, Sequence) and all(isinstance(p, str) for p in relation):
         parts = list(relation)
     else:

@@ -270,6 +270,15 @@ def _codes_table(sketcher):
         entity_key = pa.array(frame["entity_key"].to_numpy(np.int64))
     else:
         # Keys are compared as text in SQL; str() of an int key is what SQL's cast gives too.
+        # Two keys with the same text (1 and '1') would fill both their buckets for one item.
+        text = pd.Series([str(k) for k in keys])
+        if text.duplicated().any():
+            clash = text[text.duplicated(keep=False)].iloc[0]
+            same = [k for k, t in zip(keys.tolist(), text) if t == clash]
+            raise ValueError(
+                f"Entity keys {same!r} are written as the same text {clash!r}; SQL would count "
+                "both for one item. Give the entities distinct keys (e.g. all str or all int)."
+            )
         entity_key = pa.array([str(k) for k in frame["entity_key"]], type=pa.string())
     return pa.table(
         {
