@@ -410,3 +410,17 @@ def test_keys_with_the_same_text_are_refused(tmp_path):
                             random_state=0).fit(None)  # fmt: skip
     with pytest.raises(ValueError, match="same text"):
         write_entity_codes(sketcher, duckdb.connect(), table="codes")
+
+
+def test_run_dbt_deps_with_target_and_log_paths(tmp_path):
+    """``deps`` takes no --target-path flag: the paths must still apply (and not fail)."""
+    from sklearn_basemodel.warehouse import run_dbt
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "dbt_project.yml").write_text(
+        "name: p\nversion: '1.0'\nconfig-version: 2\nprofile: p\n"
+    )
+    (project / "packages.yml").write_text("packages: []\n")
+    run_dbt(["deps"], project, target_path=tmp_path / "target", log_path=tmp_path / "logs")
+    assert (tmp_path / "logs").is_dir() and not (project / "logs").exists()

@@ -176,15 +176,17 @@ def run_dbt(
         if not isinstance(vars, Mapping):
             raise TypeError(f"vars must be a mapping of variable names to values, got {vars!r}")
         command += ["--vars", json.dumps(dict(vars))]
-    if target_path is not None:
-        command += ["--target-path", os.fspath(target_path)]
-    if log_path is not None:
-        command += ["--log-path", os.fspath(log_path)]
     if quiet:
         command.append("--quiet")
 
     environment = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     environment = {k: v for k, v in environment.items() if k not in os.environ}
+    # As environment variables, not flags: every command reads them, while some (``deps``)
+    # refuse ``--target-path``.
+    if target_path is not None:
+        environment["DBT_TARGET_PATH"] = os.fspath(target_path)
+    if log_path is not None:
+        environment["DBT_LOG_PATH"] = os.fspath(log_path)
     environment.update(env or {})
     with _environment(environment):
         try:
