@@ -34,7 +34,9 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def _digest(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+    # md5 (the first 8 bytes, big-endian) rather than a faster hash: every warehouse has it, so
+    # the dbt package's Cleora macros derive the same start vectors in SQL.
+    return int.from_bytes(hashlib.md5(data, usedforsecurity=False).digest()[:8], "big")
 
 
 def _int_hash(values: np.ndarray) -> np.ndarray:
