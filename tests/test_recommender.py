@@ -258,20 +258,28 @@ def test_pretrained_survives_clone_when_frozen_and_explains_otherwise(shop):
 
 
 def test_warm_start_from_the_recommender_is_not_worse_than_random_init():
-    # Self-supervised pretraining on many customers, a propensity label for only a few.
+    # Self-supervised pretraining on many customers, a propensity label for only a few. With 12
+    # labelled rows one draw of the hashed vectors is noisy: compare the mean over three.
     history, future, taste = _shop(700, seed=4)
-    sketcher = _sketcher().fit([[str(i)] for i in ITEMS])
-    X = sketcher.transform(history)
-    rec = SketchRecommender(FrozenEstimator(sketcher), max_epochs=6, **NET).fit(X[:500], future[:500])
     label = np.isin(taste, [0, 3]).astype(int)  # a propensity that depends on the taste
     labelled, test = slice(500, 512), slice(530, 700)
     common = dict(max_epochs=10, **{**NET, "batch_size": 8, "lr": 3e-3})
-    warm = SketchClassifier(pretrained=rec, freeze_epochs=5, **common).fit(X[labelled], label[labelled])
-    cold = SketchClassifier(**common).fit(X[labelled], label[labelled])
-    warm_loss = log_loss(label[test], warm.predict_proba(X[test]))
-    cold_loss = log_loss(label[test], cold.predict_proba(X[test]))
-    assert warm_loss <= cold_loss + 0.01  # here about 0.39 against 0.54
-    assert warm.score(X[test], label[test]) >= cold.score(X[test], label[test]) - 0.01
+    losses, accuracies = [], []
+    for seed in range(3):
+        sketcher = EMDESketcher(RandomVectorEmbedder(8, random_state=seed), n_sketches=4,
+                                sketch_dim=16, random_state=seed).fit([[str(i)] for i in ITEMS])
+        X = sketcher.transform(history)
+        rec = SketchRecommender(FrozenEstimator(sketcher), max_epochs=6, **NET).fit(
+            X[:500], future[:500])
+        # the trunk takeover itself (without the from-scratch fallback, which picks by 1 row)
+        warm = SketchClassifier(pretrained=rec, freeze_epochs=5, pretrained_fallback=False,
+                                **common).fit(X[labelled], label[labelled])
+        cold = SketchClassifier(**common).fit(X[labelled], label[labelled])
+        losses.append([log_loss(label[test], m.predict_proba(X[test])) for m in (warm, cold)])
+        accuracies.append([m.score(X[test], label[test]) for m in (warm, cold)])
+    (warm_loss, cold_loss), (warm_acc, cold_acc) = np.mean(losses, 0), np.mean(accuracies, 0)
+    assert warm_loss <= cold_loss - 0.05  # here about 0.44 against 0.57
+    assert warm_acc >= cold_acc - 0.02
 
 
 def test_explain_a_recommendation_by_integrated_gradients(shop):

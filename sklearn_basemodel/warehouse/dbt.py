@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from .._compat import release_dbt_duckdb
 
 __all__ = [
     "DbtRunError",
@@ -192,6 +191,8 @@ def run_dbt(
         try:
             result = dbtRunner().invoke(command)
         finally:
+            from .._compat import release_dbt_duckdb  # imports scikit-learn: only when needed
+
             release_dbt_duckdb()
 
     if result.success:
