@@ -19,42 +19,57 @@ __all__ = ["SketchCodebook", "codebook_of"]
 _SCORE_CHUNK_CELLS = 1 << 24
 
 
-def divide_by_block_norms(values, block, norm):
+# Sums of squares below this (or infinite) lose precision: the block is rescaled first.
+_SAFE_SQUARE_SUM = 1e-280
+# Values outside [1 / this, this] may give such sums (blocks hold far fewer than 1e8 values).
+_SAFE_MAGNITUDE = 1e130
+
+
+def divide_by_block_norms(values, block, n_blocks, norm):
     """Divide each value by the norm of its block (one block = one partitioning of one row).
 
-    ``values`` is float64 and is divided in place (and returned); ``block`` is non-decreasing
-    (values of a block are contiguous, as in a canonical CSR matrix). Each block is first
-    scaled by its largest magnitude, so that squares neither underflow (weights near 1e-170)
-    nor overflow (near 1e160): the normalised block does not depend on that scale.
+    ``values`` is float64 and is divided in place (and returned); ``block`` (in
+    ``[0, n_blocks)``) is non-decreasing, as in a canonical CSR matrix. When a block's sum of
+    squares would underflow (weights near 1e-170) or overflow (near 1e160), the blocks are first
+    scaled by their largest magnitude: the normalised block does not depend on that scale.
     """
-    if not len(values):
-        return values
-    starts = np.flatnonzero(np.diff(block, prepend=block[0] - 1))
-    lengths = np.diff(np.append(starts, len(values)))
+    reduce = np.square if norm == "l2" else np.abs
     magnitude = np.abs(values)
-    values /= np.repeat(np.maximum.reduceat(magnitude, starts), lengths)
-    if norm == "l2":
-        norms = np.sqrt(np.add.reduceat(np.square(values), starts))
-    else:
-        norms = np.add.reduceat(np.abs(values), starts)
-    values /= np.repeat(norms, lengths)
+    if len(values) and (magnitude.max() > _SAFE_MAGNITUDE or magnitude.min() < 1 / _SAFE_MAGNITUDE):
+        # squares of such values can underflow or overflow: rescale every block first
+        starts = np.flatnonzero(np.diff(block, prepend=block[0] - 1))
+        lengths = np.diff(np.append(starts, len(values)))
+        peak = np.maximum.reduceat(magnitude, starts)
+        peak[peak == 0] = 1.0  # blocks of explicit zeros stay zero
+        values /= np.repeat(peak, lengths)
+    sums = np.bincount(block, weights=reduce(values), minlength=n_blocks)
+    norms = np.sqrt(sums) if norm == "l2" else sums
+    norms[norms == 0] = 1.0
+    values /= np.take(norms, block)
     return values
 
 
 def normalize_blocks(blocks, norm, out):
     """``out[...] = blocks / norms``; arrays of shape (n_rows, n_sketches, sketch_dim).
 
-    Blocks are scaled by their largest magnitude first (see :func:`divide_by_block_norms`).
+    Rescaled by each block's largest magnitude first when a sum of squares would underflow or
+    overflow (see :func:`divide_by_block_norms`); all-zero blocks stay zero.
     """
-    peak = np.abs(blocks).max(axis=2).astype(np.float64)
-    peak[peak == 0] = 1.0  # all-zero blocks stay zero
-    scaled = blocks / peak[:, :, None]
     if norm == "l2":
-        norms = np.sqrt(np.einsum("rjw,rjw->rj", scaled, scaled))
+        sums = np.einsum("rjw,rjw->rj", blocks, blocks).astype(np.float64)
     else:
-        norms = np.abs(scaled).sum(axis=2)
-    norms[norms == 0] = 1.0
-    np.multiply(scaled, (1.0 / norms)[:, :, None], out=out, casting="unsafe")
+        sums = np.abs(blocks).sum(axis=2, dtype=np.float64)
+    zero = sums == 0
+    nonzero = sums[~zero]
+    unsafe = not np.isfinite(sums).all() or (nonzero.size and nonzero.min() <= _SAFE_SQUARE_SUM)
+    if unsafe or (zero.any() and blocks[zero].any()):  # underflowed to zero, not empty
+        peak = np.abs(blocks).max(axis=2).astype(np.float64)
+        peak[peak == 0] = 1.0
+        blocks = blocks / peak[:, :, None]
+        return normalize_blocks(blocks, norm, out)
+    norms = np.sqrt(sums) if norm == "l2" else sums
+    norms[norms == 0] = 1.0  # all-zero blocks stay zero
+    np.multiply(blocks, (1.0 / norms)[:, :, None], out=out, casting="unsafe")
 
 
 class SketchCodebook:
@@ -170,7 +185,7 @@ class SketchCodebook:
                 row = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
                 block = row * self.n_sketches + self.block_of(out.indices)
                 values = out.data.astype(np.float64)
-                divide_by_block_norms(values, block, norm)
+                divide_by_block_norms(values, block, out.shape[0] * self.n_sketches, norm)
                 out.data = values.astype(np.float32)
             return out
         out = np.array(sketches, dtype=np.float32)

@@ -89,7 +89,7 @@ def sketch_matrix(entity, indptr, weights, codebook, norm, dense):
         nz = np.flatnonzero(sums != 0)
         values = np.take(sums, nz).astype(np.float64, copy=False)
         if norm is not None:
-            divide_by_block_norms(values, nz >> block_shift, norm)
+            divide_by_block_norms(values, nz >> block_shift, (r1 - r0) * n_sketches, norm)
         row_ends = np.searchsorted(nz, np.arange(1, r1 - r0 + 1) * width)
         row_nnz = np.diff(row_ends, prepend=0)
         nnz_per_row[r0:r1] = row_nnz
