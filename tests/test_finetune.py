@@ -151,3 +151,23 @@ def test_a_bare_pretrained_network_is_taken_over_and_survives_clone(customers):
     taken_over = _trunk_weights(model.module_)
     assert all(torch.equal(taken_over[name], pretrained[name]) for name in pretrained)
     assert model.module_ is not network and model.pretrained_kept_
+
+
+def test_the_kept_start_keeps_its_own_history():
+    """With the pretrained start kept, history_ is that run's, not the from-scratch run's."""
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 6)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(int)
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_basemodel import SketchClassifier
+
+    base = SketchClassifier(hidden_units=8, n_blocks=1, max_epochs=3, random_state=0).fit(X, y)
+    tuned = SketchClassifier(pretrained=FrozenEstimator(base), max_epochs=4, hidden_units=8,
+                             n_blocks=1, random_state=0).fit(X, y)  # fmt: skip
+    kept = "pretrained" if tuned.pretrained_kept_ else "scratch"
+    assert len(tuned.history_) == 4
+    final = tuned.history_[-1]["valid_loss"]
+    assert final == pytest.approx(tuned.fallback_valid_losses_[kept], rel=1e-4) or \
+        min(h["valid_loss"] for h in tuned.history_) == pytest.approx(
+            tuned.fallback_valid_losses_[kept], rel=1e-4)

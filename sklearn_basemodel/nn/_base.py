@@ -9,6 +9,7 @@ fallback), and attribution (``explain``).
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from contextlib import contextmanager
@@ -533,6 +534,8 @@ class SketchNetBase(NeuralNet):
             losses[start] = self._validation_loss(split[1])
             if start == "pretrained":
                 finetuned = {name: getattr(self, name) for name in self._TRAINED_STATE}
+                # skorch clears the same History object when the next run starts: keep a copy
+                finetuned["history_"] = copy.deepcopy(self.history_)
         self._record_start(losses["pretrained"] <= losses["scratch"], losses)
         if self.pretrained_kept_:
             for name, value in finetuned.items():
