@@ -42,10 +42,10 @@ test-dbt: $(STAMP)
 # The integration project on local Spark (dbt-spark's session method, local[2]): dbt deps, seed
 # and build in a temporary folder, then the results checked from Python (tests/test_dbt_spark.py,
 # marked slow). .ci/spark first installs what is missing: a Java runtime (Debian package, as
-# root), pyspark and dbt-spark. Not part of `make test`.
+# root), pyspark and dbt-spark. Not part of `make test`; CI (.ci/run) runs it after `make test`.
 test-spark: $(STAMP)
 	bash .ci/spark
-	$(PY) -m pytest tests/test_dbt_spark.py -m slow -q
+	$(PY) -m pytest tests/test_dbt_spark.py tests/test_cleora_sql.py::test_spark_cleora_equals_cleora_embedder -m slow -q
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
