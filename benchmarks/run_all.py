@@ -27,6 +27,10 @@ BENCHMARKS = [
     ("tafeng.py", "tafeng.md", [], []),
     ("cdnow.py", "cdnow.md", [], []),
     ("yoochoose.py", "yoochoose.md", [], []),
+    ("tafeng_users.py", "tafeng_users.md", [], []),
+    ("streaming_memory.py", "streaming_memory.md", [], ["--sizes", "100000"]),
+    ("cleora_sql.py", "cleora_sql.md", [], ["--events", "200000"]),
+    ("dbt_integrity.py", "dbt_integrity.md", [], ["--rows", "20000"]),
 ]
 
 
