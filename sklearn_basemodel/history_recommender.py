@@ -19,23 +19,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import IntegerInterval, Interval, _fit_context
 from ._hashing import seed_from_random_state
-from .metrics import recall_at_k
+from .metrics import check_k, recall_at_k
+from .selection import hide_items
 
 __all__ = ["HistoryRecommender"]
 
 
 def _split_rows(rows, fraction, rng):
-    """Each row's distinct items split into an input part and a hidden target part."""
-    inputs, targets = [], []
-    for row in rows:
-        items = list(dict.fromkeys(row))
-        if len(items) < 2:
-            continue
-        n_hidden = min(len(items) - 1, max(1, int(round(fraction * len(items)))))
-        hidden = set(rng.choice(len(items), size=n_hidden, replace=False).tolist())
-        inputs.append([item for i, item in enumerate(items) if i not in hidden])
-        targets.append([item for i, item in enumerate(items) if i in hidden])
-    return inputs, targets
+    """Self-supervised pairs: the rows that have a hidden part, split into input and target."""
+    inputs, targets = hide_items(rows, fraction, rng)
+    pairs = [(x, y) for x, y in zip(inputs, targets) if y]
+    return [x for x, _ in pairs], [y for _, y in pairs]
 
 
 class HistoryRecommender(BaseEstimator):
@@ -164,8 +158,7 @@ class HistoryRecommender(BaseEstimator):
 
     def predict(self, X, k=10):
         """The ``k`` best items of every row."""
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}.")
+        k = check_k(k)
         scores = self.predict_scores(X)
         top = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, scores.shape[1])]
         return self.items_[top]

@@ -55,14 +55,15 @@ class _Ranking:
         return np.bincount(self.hit_row, weights=values, minlength=self.n_rows)
 
 
-def _check_k(k) -> int:
-    if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
+def check_k(k) -> int:
+    """``k`` as an int, or a ValueError unless it is a positive integer (booleans refused)."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     return int(k)
 
 
 def _ranking(y_true, y_pred, k) -> _Ranking:
-    k = _check_k(k)
+    k = check_k(k)
     truth = flatten_rows(y_true, name="y_true", allow_empty=False)
     pred = flatten_rows(y_pred, name="y_pred", allow_weights=False, allow_empty=False)
     if truth.n_rows != pred.n_rows:
@@ -274,7 +275,7 @@ class RankingScorer:
         elif not callable(metric):
             raise TypeError("metric must be a callable or the name of a ranking metric.")
         self.metric = metric
-        self.k = _check_k(k)
+        self.k = check_k(k)
         self.metric_kwargs = metric_kwargs
         self._metadata_request = MetadataRequest(owner=type(self).__name__)
 

@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import IntegerInterval, Interval, _fit_context
-from .metrics import recall_at_k
+from .metrics import check_k, recall_at_k
 from .rows import flatten_rows
 
 __all__ = ["BlendedRecommender", "default_candidates"]
@@ -36,7 +36,11 @@ def default_candidates():
     kNN: cheap, and each the winner on some kind of data. Add ``EASERecommender`` (up to
     ~15k items) or a learned sketch recommender for more.
     """
-    from .baselines import ItemKNNRecommender, PersonalFrequencyRecommender, PopularityRecommender
+    from .baselines import (
+        ItemKNNRecommender,
+        PersonalFrequencyRecommender,
+        PopularityRecommender,
+    )
 
     return [
         ("popularity", PopularityRecommender()),
@@ -72,14 +76,22 @@ def _rank_features(scores):
     return features
 
 
-def _hide(rows, fraction, rng):
-    """Split every row's distinct items into kept inputs and hidden targets (at least one
-    hidden item for rows of two or more)."""
+def hide_items(rows, fraction, rng):
+    """Every row's distinct items split into kept inputs and hidden targets.
+
+    A row of two or more items hides ``round(fraction * n)`` of them, at least one and never
+    all; a shorter row is kept whole with no target.
+
+    Returns
+    -------
+    inputs, targets : lists of lists, one per row
+    """
     inputs, targets = [], []
     for row in rows:
         items = list(dict.fromkeys(row))
-        n_hidden = int(round(fraction * len(items))) if len(items) > 1 else 0
-        n_hidden = max(n_hidden, 1) if len(items) > 1 else 0
+        n_hidden = 0
+        if len(items) > 1:
+            n_hidden = min(len(items) - 1, max(1, int(round(fraction * len(items)))))
         hidden = set(rng.choice(len(items), size=n_hidden, replace=False).tolist())
         inputs.append([item for i, item in enumerate(items) if i not in hidden])
         targets.append([item for i, item in enumerate(items) if i in hidden])
@@ -184,7 +196,7 @@ class BlendedRecommender(BaseEstimator):
         X_train = [X[i] for i in train]
         y_train = None if y is None else [y[i] for i in train]
         if y is None:
-            X_valid, y_valid = _hide([X[i] for i in valid], self.hide_fraction, rng)
+            X_valid, y_valid = hide_items([X[i] for i in valid], self.hide_fraction, rng)
         else:
             X_valid, y_valid = [X[i] for i in valid], [y[i] for i in valid]
         return X_train, y_train, X_valid, y_valid
@@ -331,8 +343,7 @@ class BlendedRecommender(BaseEstimator):
         ndarray of shape (n_rows, k), dtype object (None where fewer items can be given)
         """
         k = self.k if k is None else k
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}.")
+        k = check_k(k)
         X = list(X)
         return self._top(self.predict_scores(X), X, self.items_, k, exclude)
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..metrics import recall_at_k
+from ..metrics import check_k, recall_at_k
 
 _BLOCK_FLOATS = 1 << 22
 
@@ -118,12 +118,6 @@ def _sparse_rows(keys, weights, row_of, n_rows, index):
     return matrix
 
 
-def _check_k(k):
-    if not isinstance(k, Integral) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
-    return int(k)
-
-
 def _top_k(scores, k):
     """Column indices of the k best scores per row, best first (ties: lower index first)."""
     n = scores.shape[1]
@@ -211,7 +205,7 @@ class _RecommenderBase(BaseEstimator):
             Item keys, best first; ``None`` where fewer than ``k`` items can be recommended
             (fewer items known, or the rest excluded as seen).
         """
-        k = _check_k(k)
+        k = check_k(k)
         check_is_fitted(self, "items_")
         inputs = self._input(X)
         out = np.full((inputs.shape[0], k), None, dtype=object)

@@ -1,9 +1,9 @@
 """Feed-forward estimators on sketches (skorch-based), their network, loss and explanations."""
 
-from .data import SketchDataset
 from ._loss import SketchCrossEntropy, sketch_log_softmax
 from ._module import ResidualSketchNet
 from .classifier import SketchClassifier, SketchRegressor
+from .data import SketchDataset
 from .explain import Explanation, entity_attributions, explain
 from .recommender import SketchRecommender
 from .streaming import BatchStream

@@ -33,9 +33,9 @@ from .._compat import (
     num_samples,
     validate_parameter_constraints,
 )
+from ._module import ResidualSketchNet
 from .callbacks import _FiniteLoss, _TrunkEarlyStopping
 from .data import SketchDataset, _RowBatches
-from ._module import ResidualSketchNet
 from .streaming import BatchStream, StreamPart, StreamProgressBar
 
 __all__ = ["SHARED_PARAMETERS_DOC", "SketchDataset", "SketchNetBase"]

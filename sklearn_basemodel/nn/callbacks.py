@@ -3,10 +3,8 @@ frozen phase."""
 
 from __future__ import annotations
 
-
 import torch
 from skorch.callbacks import Callback, EarlyStopping
-
 
 
 def _state_is_finite(module: torch.nn.Module) -> bool:

@@ -13,7 +13,7 @@ from sklearn.utils.metaestimators import available_if
 
 from .._compat import HasMethods, Interval, StrOptions, num_samples
 from .._hashing import seed_from_random_state
-from ..metrics import recall_at_k
+from ..metrics import check_k, recall_at_k
 from ..rows import flatten_rows, lookup
 from ..sketch import EMDESketcher, codebook_of
 from ._base import SHARED_PARAMETERS_DOC, SketchNetBase, _unavailable
@@ -23,15 +23,6 @@ __all__ = ["SketchRecommender"]
 
 # Entity scores decoded at once: rows x entities (float32), bounds the memory of predict.
 _MAX_SCORES = 1 << 23
-
-
-def _check_k(k) -> int:
-    """``k`` as an int, or a ValueError unless it is a positive integer (bools refused)."""
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(
-            f"k must be a positive integer, the number of entities to return per row; got {k!r}."
-        )
-    return int(k)
 
 
 class SketchRecommender(SketchNetBase):
@@ -160,7 +151,7 @@ class SketchRecommender(SketchNetBase):
 
     def _check_params(self) -> None:
         super()._check_params()
-        _check_k(self.k)
+        check_k(self.k)
 
     # ------------------------------------------------------------------ targets
     def _fit_target(self, y):
@@ -320,7 +311,7 @@ class SketchRecommender(SketchNetBase):
             k entities ends with excluded ones.
         """
         self.check_is_fitted()
-        k = _check_k(self.k if k is None else k)
+        k = check_k(self.k if k is None else k)
         keys = self.entities_
         k = min(k, len(keys))
         tops = []

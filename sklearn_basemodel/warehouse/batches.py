@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .connections import duckdb_connection, quote_identifier, quote_relation
-from .tables import _garbage_collection_paused, _is_list, python_lists
+from .tables import arrow_frame
 
 __all__ = ["WarehouseBatches", "write_batches", "write_predictions"]
 
@@ -39,17 +39,7 @@ _BATCH_VIEW = "__basemodel_write_batch"
 
 def _batch_frame(batch: pa.RecordBatch) -> pd.DataFrame:
     """A record batch as pandas, list columns as Python lists (as ``read_relation`` returns)."""
-    is_list = [_is_list(field.type) for field in batch.schema]
-    plain = pa.Table.from_batches([batch]).select(
-        [i for i, listed in enumerate(is_list) if not listed]
-    )
-    frame = plain.to_pandas()
-    with _garbage_collection_paused():
-        for position, field in enumerate(batch.schema):
-            if is_list[position]:
-                values = python_lists(pa.chunked_array([batch.column(position)]))
-                frame.insert(position, field.name, pd.Series(values, dtype=object))
-    return frame
+    return arrow_frame(pa.Table.from_batches([batch]))
 
 
 class WarehouseBatches:

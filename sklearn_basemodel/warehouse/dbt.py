@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-
 __all__ = [
     "DbtRunError",
     "dbt_package_path",
@@ -191,7 +190,9 @@ def run_dbt(
         try:
             result = dbtRunner().invoke(command)
         finally:
-            from .._compat import release_dbt_duckdb  # imports scikit-learn: only when needed
+            from .._compat import (
+                release_dbt_duckdb,  # imports scikit-learn: only when needed
+            )
 
             release_dbt_duckdb()
 

@@ -134,7 +134,11 @@ def read_relation(database, relation, *, columns=None):
         selection = ", ".join(quote_identifier(c) for c in columns)
     with duckdb_connection(database, read_only=True) as connection:
         table = connection.sql(f"select {selection} from {name}").to_arrow_table()
+    return arrow_frame(table)
 
+
+def arrow_frame(table):
+    """An Arrow table as pandas, list columns as Python lists (None for a NULL list)."""
     is_list = [_is_list(field.type) for field in table.schema]
     plain = table.select([i for i, listed in enumerate(is_list) if not listed])
     frame = plain.to_pandas()
