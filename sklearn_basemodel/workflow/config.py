@@ -354,8 +354,8 @@ class Output:
 
 
 # --------------------------------------------------------------------------- the project
-_SECTIONS = ("version", "connection", "events", "columns", "time", "modalities", "grouping",
-             "tasks", "backtest", "model", "output")  # fmt: skip
+_SECTIONS = ("version", "connection", "dbt_project", "events", "columns", "time", "modalities",
+             "grouping", "tasks", "backtest", "model", "output")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -372,6 +372,7 @@ class Project:
     backtest: Backtest = field(default_factory=Backtest)
     model: ModelSizes = field(default_factory=ModelSizes)
     output: Output = field(default_factory=Output)
+    dbt_project: str = "dbt"
     root: str = "."
 
     @classmethod
@@ -406,8 +407,19 @@ class Project:
             backtest=Backtest.from_dict(data.get("backtest")),
             model=ModelSizes.from_dict(data.get("model")),
             output=Output.from_dict(data.get("output")),
+            dbt_project=_name(data.get("dbt_project", "dbt"), "dbt_project"),
             root=str(root),
         )
+
+    def path(self, relative):
+        """A path of the project file, relative to its folder unless absolute."""
+        path = Path(relative)
+        return path if path.is_absolute() else Path(self.root) / path
+
+    @property
+    def dbt_dir(self):
+        """The dbt project that installs the package (``dbt_project``, default ``dbt/``)."""
+        return self.path(self.dbt_project)
 
     def to_dict(self):
         """The project as plain data (for saving next to a fitted model)."""
