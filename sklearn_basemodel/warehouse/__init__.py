@@ -28,6 +28,8 @@ _EXPORTS = {
     "read_relation": ".tables",
     "sketch_matrix": ".tables",
     "write_entity_codes": ".tables",
+    "Warehouse": ".store",
+    "read_dbt_profile": ".store",
 }
 
 __all__ = sorted(_EXPORTS)
