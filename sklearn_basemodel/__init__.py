@@ -20,6 +20,7 @@ _EXPORTS = {
     "SketchRecommender": ".nn",
     "SketchRegressor": ".nn",
     "explain": ".nn",
+    "explain_sources": ".nn",
     "OversmoothingWarning": ".exceptions",
     "UnknownEntityWarning": ".exceptions",
 }

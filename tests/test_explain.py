@@ -5,15 +5,20 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.compose import ColumnTransformer
+from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
-from sklearn_basemodel import RandomVectorEmbedder
-from sklearn_basemodel import EMDESketcher
-from sklearn_basemodel.nn import SketchClassifier, SketchRegressor, entity_attributions, explain
+from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder
+from sklearn_basemodel.nn import (
+    SketchClassifier,
+    SketchRegressor,
+    entity_attributions,
+    explain,
+)
 
 # Tiny networks on a shared 2-core machine: one intra-op thread is faster than contention.
 
-NET = dict(hidden_units=32, n_blocks=1, batch_size=16, lr=1e-2, random_state=0)
+NET = {"hidden_units": 32, "n_blocks": 1, "batch_size": 16, "lr": 1e-2, "random_state": 0}
 
 
 def _sketcher(**kwargs):
@@ -87,6 +92,27 @@ def test_entity_and_block_attributions_add_up(fitted):
     assert set(result.entities.block) == {"products", "categories"}  # recency is not a sketch
     first_row = set(result.entities.query("row == 0 and block == 'products'").entity)
     assert first_row == set(frame.products[0])
+
+
+def test_frozen_steps_are_looked_through(fitted):
+    """The documented fine-tuner freezes the profile; the blocks must still be found."""
+    frame, _, pipe = fitted
+    rows = frame.head(20)
+    plain = explain(pipe, rows, method="gradient_x_input")
+    profile, model = pipe[0], pipe[-1]
+    for wrapped in [
+        Pipeline([("features", FrozenEstimator(profile)), ("model", model)]),
+        Pipeline([("features", FrozenEstimator(profile)), ("model", FrozenEstimator(model))]),
+        FrozenEstimator(Pipeline([("features", FrozenEstimator(profile)), ("model", model)])),
+    ]:
+        result = explain(wrapped, rows, method="gradient_x_input")
+        assert list(result.block_columns) == ["products", "categories", "recency"]
+        pd.testing.assert_frame_equal(result.blocks, plain.blocks)
+        pd.testing.assert_frame_equal(result.entities, plain.entities)
+        assert result.feature_names == {"recency": ["recency"]}
+    recency = plain.feature_attributions("recency")
+    assert list(recency.feature.unique()) == ["recency"]
+    np.testing.assert_allclose(recency.attribution, plain.attributions[:, -1], rtol=1e-6)
 
 
 def test_integrated_gradients_are_complete():

@@ -4,7 +4,7 @@ from ._loss import SketchCrossEntropy, sketch_log_softmax
 from ._module import ResidualSketchNet
 from .classifier import SketchClassifier, SketchRegressor
 from .data import SketchDataset
-from .explain import Explanation, entity_attributions, explain
+from .explain import Explanation, entity_attributions, explain, explain_sources
 from .recommender import SketchRecommender
 from .streaming import BatchStream
 
@@ -19,5 +19,6 @@ __all__ = [
     "SketchRegressor",
     "entity_attributions",
     "explain",
+    "explain_sources",
     "sketch_log_softmax",
 ]
