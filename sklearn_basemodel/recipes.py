@@ -435,7 +435,7 @@ def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=Non
 
 
 # --------------------------------------------------------------------------- fine-tuning
-def fine_tuner(profile, pretrained=None, **params):
+def fine_tuner(profile, pretrained=None, *, regression=False, **params):
     """The fine-tuner: a ``SketchClassifier`` on the frozen profile, from the pretrained trunk.
 
     Parameters
@@ -445,8 +445,10 @@ def fine_tuner(profile, pretrained=None, **params):
     pretrained : SketchRecommender, default=None
         Its trunk starts the classifier (used frozen: the recommender itself is not changed);
         None trains from scratch, for comparison.
+    regression : bool, default=False
+        Fine-tune a ``SketchRegressor`` (amounts, counts) instead of a classifier.
     **params
-        ``SketchClassifier`` parameters (``freeze_epochs``, ``max_epochs``, ``lr`` ...).
+        ``SketchClassifier`` (or ``SketchRegressor``) parameters (``freeze_epochs``, ``max_epochs``, ``lr`` ...).
 
     Returns
     -------
@@ -470,11 +472,11 @@ def fine_tuner(profile, pretrained=None, **params):
     from sklearn.frozen import FrozenEstimator
     from sklearn.pipeline import Pipeline
 
-    from . import SketchClassifier
+    from . import SketchClassifier, SketchRegressor
 
     if pretrained is not None:
         params["pretrained"] = FrozenEstimator(pretrained)
-    model = SketchClassifier(**params)
+    model = (SketchRegressor if regression else SketchClassifier)(**params)
     return Pipeline([("features", FrozenEstimator(profile)), ("model", model)])
 
 

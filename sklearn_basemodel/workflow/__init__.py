@@ -1,9 +1,38 @@
 """BaseModel on your own warehouse: a project file and the commands that run it.
 
-``config`` reads and validates ``basemodel.yml``; the commands (``basemodel init``, ``fit``,
-``evaluate``, ``predict``, ``update``, ``explain``) run the dbt package and the recipe on it.
+``config`` reads and validates ``basemodel.yml``; :func:`init_project` writes a starter one from
+a DuckDB table; :func:`fit`, :func:`evaluate`, :func:`predict`, :func:`update` and
+:func:`explain` run the dbt package and the recipe on the project's warehouse (the ``basemodel``
+command line calls the same functions); :func:`load_model` reads a saved model directory.
 """
+
+from importlib import import_module
 
 from .config import Project, ProjectError, load_project
 
-__all__ = ["Project", "ProjectError", "load_project"]
+# Public name -> module, loaded on first use: validating a project file needs neither torch
+# nor dbt.
+_EXPORTS = {
+    "evaluate": ".commands",
+    "explain": ".commands",
+    "fit": ".commands",
+    "predict": ".commands",
+    "update": ".commands",
+    "load_model": ".model_dir",
+    "guess_project": ".starter",
+    "init_project": ".starter",
+}
+
+__all__ = sorted(["Project", "ProjectError", "load_project", *_EXPORTS])
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

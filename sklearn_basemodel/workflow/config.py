@@ -68,6 +68,12 @@ def _name(value, key, *, optional=False):
     return value
 
 
+def _timestamp(value):
+    import pandas as pd
+
+    return pd.Timestamp(str(value))
+
+
 def _positive(value, key, *, integer=True, optional=False):
     if value is None and optional:
         return None
@@ -134,7 +140,11 @@ class Events:
 
 @dataclass(frozen=True)
 class Columns:
-    """Column mapping: the customer, the time, the item columns and the optional ones."""
+    """Column mapping: the customer, the time, the item columns and the optional ones.
+
+    ``row_id`` names a unique row number of the raw table (a load sequence): it is carried
+    into the staged and rejected tables, so each raw row can be traced to where it ended, and
+    it orders duplicates (the first copy is staged)."""
 
     customer: str
     time: str
@@ -145,11 +155,12 @@ class Columns:
     group: str | None = None
     loaded_at: str | None = None
     item_text: str | None = None
+    row_id: str | None = None
 
     @classmethod
     def from_dict(cls, data):
         keys = ("customer", "time", "items", "event_type", "amount", "event_id", "group",
-                "loaded_at", "item_text")  # fmt: skip
+                "loaded_at", "item_text", "row_id")  # fmt: skip
         data = _take(data, "columns", keys, "columns")
         for required in ("customer", "time", "items"):
             if required not in data:
@@ -167,15 +178,26 @@ class Columns:
 @dataclass(frozen=True)
 class TimeFormat:
     """How the time column is given: ``iso``, ``epoch_s``, ``epoch_ms``, ``date``, a strftime
-    pattern (``pattern``), or an SQL expression over the row (``sql``)."""
+    pattern (``pattern``), or an SQL expression over the row (``sql``); and optionally the
+    valid range (``valid_from`` inclusive, ``valid_to`` exclusive): events outside it are
+    rejected with the reason, not staged (a clock error in 2099 would otherwise be "now")."""
 
     format: str = "iso"
     pattern: str | None = None
     sql: str | None = None
+    valid_from: str | None = None
+    valid_to: str | None = None
 
     @classmethod
     def from_dict(cls, data):
-        data = _take(data, "time", ("format", "pattern", "sql"), "time")
+        data = _take(data, "time", ("format", "pattern", "sql", "valid_from", "valid_to"), "time")
+        bounds = {}
+        for key in ("valid_from", "valid_to"):
+            if data.get(key) is not None:
+                try:
+                    bounds[key] = str(_timestamp(data[key]))
+                except ValueError:
+                    _fail(f"time.{key}", f"not a date or time: {data[key]!r}", "E.g. 2020-01-01.")
         fmt = data.get("format", "pattern" if "pattern" in data else "iso")
         if fmt not in (*_TIME_FORMATS, "pattern"):
             _fail("time.format", f"unknown format {fmt!r}",
@@ -184,7 +206,7 @@ class TimeFormat:
             _fail("time.pattern", "missing", "Give a strftime pattern such as '%d/%m/%Y'.")
         if fmt == "sql" and not data.get("sql"):
             _fail("time.sql", "missing", "Give an SQL expression, e.g. \"date '2000-01-01' + days\".")
-        return cls(fmt, data.get("pattern"), data.get("sql"))
+        return cls(fmt, data.get("pattern"), data.get("sql"), **bounds)
 
 
 @dataclass(frozen=True)
@@ -286,13 +308,28 @@ class Tasks:
         if "spend" in data:
             entry = _take(data["spend"] or {}, "tasks.spend", ("horizon_days",), "tasks.spend")
             spend = _positive(entry.get("horizon_days", 30), "tasks.spend.horizon_days")
+        horizons = {"churn": churn and churn.horizon_days, "spend": spend}
+        horizons.update({f"propensity[{i}]": p.horizon_days for i, p in enumerate(propensity)})
+        horizons = {task: days for task, days in horizons.items() if days}
+        if len(set(horizons.values())) > 1:
+            _fail("tasks", f"the tasks have different horizons ({horizons})",
+                  "Every task is labelled over one horizon: give them the same horizon_days.")  # fmt: skip
         return cls(next_items, k, churn, tuple(propensity), spend)
+
+    @property
+    def horizon_days(self):
+        """The one horizon of every task (30 days when no task sets one)."""
+        days = [p.horizon_days for p in self.propensity]
+        days += [self.churn.horizon_days] if self.churn else []
+        days += [self.spend_horizon_days] if self.spend_horizon_days else []
+        return days[0] if days else 30
 
 
 @dataclass(frozen=True)
 class Backtest:
-    """Cut-offs for training and evaluation: ``splits`` cut-offs ``every_days`` apart, the
-    last one ``horizon`` before the end of the data (so its labels are complete)."""
+    """Cut-offs for training and evaluation: ``splits`` cut-offs ``every_days`` apart (a
+    fraction of a day for sessions: 0.25 is every 6 hours), the last one ``horizon`` before the
+    end of the data (so its labels are complete)."""
 
     splits: int = 3
     every_days: int = 30
@@ -301,7 +338,7 @@ class Backtest:
     def from_dict(cls, data):
         data = _take(data, "backtest", ("splits", "every_days"), "backtest")
         return cls(_positive(data.get("splits", 3), "backtest.splits"),
-                   _positive(data.get("every_days", 30), "backtest.every_days"))  # fmt: skip
+                   _positive(data.get("every_days", 30), "backtest.every_days", integer=False))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -411,6 +448,11 @@ class Project:
             root=str(root),
         )
 
+    @property
+    def horizon_days(self):
+        """The horizon of the targets of every task."""
+        return self.tasks.horizon_days
+
     def path(self, relative):
         """A path of the project file, relative to its folder unless absolute."""
         path = Path(relative)
@@ -441,6 +483,10 @@ class Project:
             values["basemodel_time_pattern"] = self.time.pattern
         if self.time.sql:
             values["basemodel_time_expression"] = self.time.sql
+        if self.time.valid_from:
+            values["basemodel_valid_from"] = self.time.valid_from
+        if self.time.valid_to:
+            values["basemodel_valid_to"] = self.time.valid_to
         optional = {
             "basemodel_event_type_column": columns.event_type,
             "basemodel_amount_column": columns.amount,
@@ -449,11 +495,19 @@ class Project:
             "basemodel_loaded_at_column": columns.loaded_at,
         }
         values.update({k: v for k, v in optional.items() if v is not None})
+        if columns.row_id is not None:
+            values["basemodel_passthrough_columns"] = [columns.row_id]
+            values["basemodel_dedup_order_by"] = columns.row_id
         if self.grouping.by == "gap":
             values["basemodel_session_gap_minutes"] = self.grouping.gap_minutes
+        values["basemodel_horizon_days"] = self.tasks.horizon_days
         if self.tasks.churn is not None:
-            values["basemodel_horizon_days"] = self.tasks.churn.horizon_days
             values["basemodel_active_days"] = self.tasks.churn.active_days
+        if self.tasks.propensity:
+            wanted = {}
+            for task in self.tasks.propensity:
+                wanted.setdefault(task.column.lower(), []).append(task.value)
+            values["basemodel_propensity_items"] = wanted
         if self.events.table is not None:
             parts = self.events.table.split(".")
             values["basemodel_events_identifier"] = parts[-1]

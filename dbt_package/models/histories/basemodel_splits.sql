@@ -21,10 +21,11 @@ cut_offs as (
     select cast('{{ time }}' as {{ timestamp }}) as split_at, 0 as is_as_of
     union all
     {%- endfor %}
+    {#- Named: with no split_times this select is the first of the union, which names the columns. #}
     {%- if s.as_of == 'now' %}
-    select last_event_at, 1 from data_end
+    select last_event_at as split_at, 1 as is_as_of from data_end
     {%- elif s.as_of is not none %}
-    select cast('{{ s.as_of }}' as {{ timestamp }}), 1 from data_end
+    select cast('{{ s.as_of }}' as {{ timestamp }}) as split_at, 1 as is_as_of from data_end
     {%- else %}
     select split_at, 0 from (select cast(null as {{ timestamp }}) as split_at) as no_as_of
     {%- endif %}

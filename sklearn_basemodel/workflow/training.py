@@ -1,0 +1,292 @@
+"""The models of a project, trained from the package's tables: the recipe, task by task.
+
+:func:`fit_models` takes the baskets (hyperedges) and the history rows joined with their
+targets, and fits, in order:
+
+1. one Cleora embedder per modality (item column) on the baskets;
+2. the behavioral profile: an EMDE sketch of each modality's decayed history plus the RFM
+   columns the package computed;
+3. the pretrainer: a ``SketchRecommender`` of the next horizon's items (the ``next_items``
+   column, else the first item column): self-supervised, every customer is an example;
+4. one head per configured task (churn, propensity, spend), fine-tuned from the pretrained
+   trunk, and chosen on held-out customers against gradient boosting on the RFM columns, so a
+   task's model is never below that baseline on the validation customers.
+
+The result, :class:`Models`, predicts every task for new rows (:meth:`Models.predict`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Models", "fit_models", "item_names", "rfm_columns", "task_targets"]
+
+_BASE_RFM = ["n_events", "n_groups", "days_since_last_event", "days_since_first_event",
+             "decay_weight_sum"]  # fmt: skip
+_AMOUNT_RFM = ["total_amount", "mean_amount"]
+
+
+def item_names(project):
+    """The package's name of each item column (``basemodel_item_columns``: lower case)."""
+    return [column.lower() for column in project.columns.items]
+
+
+def rfm_columns(project):
+    """The RFM columns of the history table the profile uses."""
+    return _BASE_RFM + (_AMOUNT_RFM if project.columns.amount else [])
+
+
+def _sql_name(value):
+    """The package's column-name form of a value (macro ``basemodel.sql_name``)."""
+    return re.sub("[^a-z0-9]+", "_", str(value).lower()).strip("_")
+
+
+def task_targets(project):
+    """Each configured task -> (kind, target column of the targets table).
+
+    ``kind`` is ``"items"`` (next items), ``"binary"`` or ``"amount"``.
+
+    Examples
+    --------
+    >>> from sklearn_basemodel.workflow import Project
+    >>> project = Project.from_dict({"events": {"table": "t"},
+    ...     "columns": {"customer": "c", "time": "t", "items": ["SKU", "category"]},
+    ...     "tasks": {"next_items": {}, "churn": {},
+    ...               "propensity": [{"column": "category", "value": "Home & Garden"}]}})
+    >>> task_targets(project)  # doctest: +NORMALIZE_WHITESPACE
+    {'next_items': ('items', 'future_sku_items'), 'churn': ('binary', 'churned'),
+     'propensity_category_home_garden': ('binary', 'propensity_category_home_garden')}
+    """
+    tasks = project.tasks
+    targets = {}
+    if tasks.next_items is not None:
+        targets["next_items"] = ("items", f"future_{tasks.next_items.lower()}_items")
+    if tasks.churn is not None:
+        targets["churn"] = ("binary", "churned")
+    for task in tasks.propensity:
+        name = f"propensity_{task.column.lower()}_{_sql_name(task.value)}"
+        targets[name] = ("binary", name)
+    if tasks.spend_horizon_days is not None:
+        targets["spend"] = ("amount", "future_spend")
+    return targets
+
+
+def _pretraining_column(project):
+    return (project.tasks.next_items or project.columns.items[0]).lower()
+
+
+# --------------------------------------------------------------------------- fitting
+@dataclass
+class Models:
+    """The fitted models of a project.
+
+    Attributes
+    ----------
+    embedders : dict
+        Item name -> fitted ``CleoraEmbedder``.
+    recommender : Pipeline
+        ``features`` (the profile) then ``model`` (the pretrained ``SketchRecommender``).
+    tasks : dict
+        Task name -> fitted model (a ``Pipeline`` with ``predict_proba`` for binary tasks,
+        ``predict`` for amounts).
+    chosen : dict
+        Task name -> the candidate kept on the validation customers and every candidate's
+        validation score.
+    networks : dict
+        Task name -> the network fine-tuned from the pretrained trunk (what ``explain``
+        attributes, whether or not it was kept).
+    history_column : str
+        The history column the recommender blends in (``<item>_history``).
+    """
+
+    embedders: dict
+    recommender: object
+    tasks: dict = field(default_factory=dict)
+    chosen: dict = field(default_factory=dict)
+    networks: dict = field(default_factory=dict)
+    history_column: str = ""
+    k: int = 10
+
+    def recommend(self, rows, k=None):
+        """Top-k items and their scores per row: (items, scores) arrays of shape (n, k)."""
+        k = self.k if k is None else k
+        model = self.recommender.named_steps["model"]
+        features = self.recommender.named_steps["features"].transform(rows)
+        scores = model.predict_scores(features, history=rows[self.history_column].tolist())
+        k = min(k, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        return model.entities_[top], np.take_along_axis(scores, top, axis=1)
+
+    def predict(self, rows):
+        """One score column per task (probability of the event, or the amount)."""
+        out = {}
+        for name, model in self.tasks.items():
+            if hasattr(model, "predict_proba"):
+                out[name] = model.predict_proba(rows)[:, 1]
+            else:
+                out[name] = model.predict(rows)
+        return pd.DataFrame(out, index=rows.index)
+
+
+def _embedders(project, baskets, log):
+    from .. import CleoraEmbedder
+
+    embedders = {}
+    for name in item_names(project):
+        column = f"{name}_items"
+        embedders[name] = CleoraEmbedder(
+            n_components=project.model.n_components, random_state=project.model.random_state
+        ).fit(baskets[column])
+        log(f"Cleora {name}: {len(embedders[name].vocabulary_):,} entities from "
+            f"{len(baskets):,} baskets")  # fmt: skip
+    return embedders
+
+
+def _profile(project, embedders, target_sketcher):
+    from sklearn.frozen import FrozenEstimator
+
+    from .. import EMDESketcher
+    from ..recipes import behavioral_profile
+
+    model = project.model
+    main = _pretraining_column(project)
+    blocks = [
+        (name, EMDESketcher(FrozenEstimator(embedder), n_sketches=model.n_sketches,
+                            sketch_dim=model.sketch_dim, random_state=model.random_state + i + 1,
+                            handle_unknown="ignore"), f"{name}_history")
+        for i, (name, embedder) in enumerate(embedders.items()) if name != main
+    ]  # fmt: skip
+    return behavioral_profile(
+        target_sketcher, items=f"{main}_history", name=main, rfm=rfm_columns(project),
+        blocks=blocks, handle_unknown="ignore", random_state=model.random_state,
+    )  # fmt: skip
+
+
+def _network_params(project, progress_bar):
+    model = project.model
+    return {
+        "hidden_units": model.hidden_units, "max_epochs": model.max_epochs,
+        "batch_size": 256, "validation_fraction": 0.1, "early_stopping": True,
+        "n_iter_no_change": 2, "random_state": model.random_state, "progress_bar": progress_bar,
+    }  # fmt: skip
+
+
+def _pretrain(project, baskets, rows, embedders, progress_bar, log):
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
+
+    from .. import EMDESketcher
+    from ..recipes import pretrainer
+
+    main = _pretraining_column(project)
+    target = f"future_{main}_items"
+    examples = rows[rows[target].map(len) > 0]
+    if len(examples) < 20:
+        raise ValueError(
+            f"only {len(examples)} history rows have items in the next horizon to pretrain on; "
+            "more data or more backtest.splits are needed."
+        )
+    model = project.model
+    sketcher = EMDESketcher(FrozenEstimator(embedders[main]), n_sketches=model.n_sketches,
+                            sketch_dim=model.sketch_dim, random_state=model.random_state,
+                            handle_unknown="ignore").fit(baskets[f"{main}_items"])  # fmt: skip
+    profile = _profile(project, embedders, sketcher)
+    recommender = pretrainer(sketcher, k=project.tasks.k, **_network_params(project, progress_bar))
+    pipeline = Pipeline([("features", profile), ("model", recommender)])
+    pipeline.fit(examples, examples[target].tolist())
+    log(f"pretrained on {len(examples):,} rows, {len(recommender.history_)} epochs")
+    return pipeline
+
+
+def _validation_split(rows, random_state):
+    """Hold out a fifth of the customers (all their cut-offs) for choosing between models."""
+    entities = np.sort(rows["entity_id"].astype(str).unique())
+    rng = np.random.default_rng(random_state)
+    held = set(rng.choice(entities, size=max(1, len(entities) // 5), replace=False))
+    is_held = rows["entity_id"].astype(str).isin(held).to_numpy()
+    return rows[~is_held], rows[is_held]
+
+
+def _score(kind, model, rows, y):
+    from sklearn.metrics import mean_absolute_error, roc_auc_score
+
+    if kind == "binary":
+        if len(np.unique(y)) < 2:
+            return float("nan")
+        return float(roc_auc_score(y, model.predict_proba(rows)[:, 1]))
+    return -float(mean_absolute_error(y, model.predict(rows)))
+
+
+def _candidates(kind, project, profile, recommender, progress_bar):
+    """The network fine-tuned from the pretrained trunk, and gradient boosting on RFM."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+
+    from ..recipes import fine_tuner
+
+    params = _network_params(project, progress_bar) | {"freeze_epochs": 1}
+    network = fine_tuner(profile, recommender, regression=kind == "amount", **params)
+    booster = (HistGradientBoostingClassifier if kind == "binary" else
+               HistGradientBoostingRegressor)(random_state=project.model.random_state)  # fmt: skip
+    rfm = ColumnTransformer([("rfm", "passthrough", rfm_columns(project))])
+    return {"network": network, "rfm_gradient_boosting": Pipeline([("rfm", rfm), ("model", booster)])}
+
+
+def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
+    """Fit the candidates on 80% of the customers, keep the best on the other 20%."""
+    population = rows[rows["in_churn_population"].astype(bool)] if kind != "items" else rows
+    population = population[population[column].notna()]
+    y = population[column].to_numpy(dtype=np.float64)
+    if kind == "binary" and len(np.unique(y)) < 2:
+        raise ValueError(f"task {name}: every training row has the label {y[:1]}; nothing to learn.")
+    train, valid = _validation_split(population, project.model.random_state)
+    profile = recommender.named_steps["features"]
+    model = recommender.named_steps["model"]
+    scores, fitted = {}, {}
+    for label, candidate in _candidates(kind, project, profile, model, progress_bar).items():
+        target = train[column].to_numpy(dtype=np.int64 if kind == "binary" else np.float64)
+        fitted[label] = candidate.fit(train, target)
+        scores[label] = _score(kind, fitted[label], valid, valid[column].to_numpy())
+    best = max(scores, key=lambda label: -np.inf if np.isnan(scores[label]) else scores[label])
+    log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()) + f"; kept {best}")
+    chosen = {"kept": best, "validation": scores, "rows": len(population)}
+    return fitted[best], fitted["network"], chosen
+
+
+def fit_models(project, baskets, rows, *, progress_bar=False, log=print):
+    """Fit the embedders, the profile, the pretrainer and every task's model.
+
+    Parameters
+    ----------
+    project : Project
+    baskets : DataFrame
+        The package's hyperedges before the last training cut-off (``<item>_items`` columns).
+    rows : DataFrame
+        History rows (``<item>_history`` mappings, RFM columns) joined with their targets, of
+        the training cut-offs (complete horizons only).
+    progress_bar : bool, default=False
+    log : callable, default=print
+        Receives one line per fitted model.
+
+    Returns
+    -------
+    Models
+    """
+    embedders = _embedders(project, baskets, log)
+    recommender = _pretrain(project, baskets, rows, embedders, progress_bar, log)
+    models = Models(embedders, recommender, history_column=f"{_pretraining_column(project)}_history",
+                    k=project.tasks.k)  # fmt: skip
+    for name, (kind, column) in task_targets(project).items():
+        if kind == "items":
+            continue
+        models.tasks[name], models.networks[name], models.chosen[name] = _fit_task(
+            name, kind, column, project, rows, recommender, progress_bar, log
+        )
+    return models
