@@ -18,6 +18,8 @@ pytest.importorskip("torch")
 pytest.importorskip("dbt.version")
 duckdb = pytest.importorskip("duckdb")
 
+from test_dbt_package import postgres  # noqa: E402, F401  (a fixture)
+
 from sklearn_basemodel.datasets import make_events  # noqa: E402
 from sklearn_basemodel.workflow import (  # noqa: E402
     Project,
@@ -49,14 +51,15 @@ def _user_table(n_events, seed=0):
     })  # fmt: skip
 
 
-def write_user_project(root, table, *, model=SMALL_MODEL, connection=None):
-    """A DuckDB file with the table, a dbt project with the user's staging model, basemodel.yml."""
+def write_user_project(root, table, *, model=SMALL_MODEL, connection=None, source_schema="raw"):
+    """The table in a DuckDB file (or, with ``connection``, already where that points), a dbt
+    project with the user's staging model, and basemodel.yml."""
     root.mkdir(parents=True, exist_ok=True)
-    database = root / "shop.duckdb"
-    with duckdb.connect(str(database)) as con:
-        con.execute("create schema if not exists raw")
-        con.register("frame", table)
-        con.execute("create or replace table raw.shop_events as select * from frame")
+    if connection is None:
+        with duckdb.connect(str(root / "shop.duckdb")) as con:
+            con.execute(f"create schema if not exists {source_schema}")
+            con.register("frame", table)
+            con.execute(f"create or replace table {source_schema}.shop_events as select * from frame")
     dbt = root / "dbt" / "models"
     dbt.mkdir(parents=True, exist_ok=True)
     (root / "dbt" / "dbt_project.yml").write_text(textwrap.dedent("""\
@@ -69,12 +72,12 @@ def write_user_project(root, table, *, model=SMALL_MODEL, connection=None):
     from sklearn_basemodel.warehouse import dbt_package_path
 
     (root / "dbt" / "packages.yml").write_text(f"packages:\n  - local: {dbt_package_path()}\n")
-    (dbt / "sources.yml").write_text(textwrap.dedent("""\
+    (dbt / "sources.yml").write_text(textwrap.dedent(f"""\
         version: 2
         sources:
           - name: shop
-            schema: raw
-            tables: [{name: shop_events}]
+            schema: {source_schema}
+            tables: [{{name: shop_events}}]
     """))
     # The user's own staging model (a view over their source); the project maps the names.
     (dbt / "stg_shop.sql").write_text(
@@ -84,7 +87,8 @@ def write_user_project(root, table, *, model=SMALL_MODEL, connection=None):
         "connection": connection or {"duckdb": "shop.duckdb"},
         "events": {"ref": "stg_shop"},
         "columns": {"customer": "client", "time": "ts", "items": ["sku", "dept"],
-                    "event_type": "action", "amount": "value", "group": "order_ref"},
+                    "event_type": "action", "amount": "value", "group": "order_ref",
+                    "row_id": "row_no"},
         "time": {"format": "epoch_s", "valid_from": "2024-01-01", "valid_to": "2025-01-02"},
         "tasks": {"next_items": {"column": "sku", "k": 5},
                   "churn": {"horizon_days": 30, "active_days": 60},
@@ -92,7 +96,8 @@ def write_user_project(root, table, *, model=SMALL_MODEL, connection=None):
                   "spend": {"horizon_days": 30}},
         "backtest": {"splits": 3, "every_days": 30},
         "model": dict(model),
-        "output": {"schema": "scores", "prefix": "bm_"},
+        "output": {"schema": "scores" if connection is None else f"{source_schema}_scores",
+                   "prefix": "bm_"},
     }  # fmt: skip
     import yaml
 
@@ -192,3 +197,52 @@ def test_project_round_trip_is_what_was_fitted(run):
     assert isinstance(model.project, Project)
     assert model.project.events.ref == "stg_shop"
     assert model.project.time.format == "epoch_s"
+
+
+@pytest.mark.postgres
+def test_the_same_project_runs_on_postgres(tmp_path, postgres):  # noqa: F811
+    """Only the connection section changes: the user's dbt profile instead of a DuckDB file."""
+    import uuid
+
+    import yaml
+    from test_dbt_package import _postgres_settings
+
+    from sklearn_basemodel.warehouse import Warehouse
+
+    schema = f"shop_{uuid.uuid4().hex[:8]}"
+    settings = _postgres_settings()
+    profile = {"type": "postgres", "host": settings["host"], "port": settings["port"],
+               "user": settings["user"], "password": "{{ env_var('WORKFLOW_TEST_PG_PASSWORD') }}",
+               "dbname": settings["dbname"], "schema": schema, "threads": 2}  # fmt: skip
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "profiles.yml").write_text(
+        yaml.safe_dump({"basemodel": {"target": "ci", "outputs": {"ci": profile}}})
+    )
+    os_environ = __import__("os").environ
+    os_environ["WORKFLOW_TEST_PG_PASSWORD"] = settings["password"]
+    table = _user_table(12_000, seed=1)
+    connection = {"profile": "basemodel", "profiles_dir": "profiles"}
+    try:
+        with Warehouse.from_dbt_profile("basemodel", profiles_dir=tmp_path / "profiles") as warehouse:
+            warehouse.write("shop_events", table, schema=f"{schema}_raw")
+        path = write_user_project(tmp_path, table, connection=connection,
+                                  source_schema=f"{schema}_raw")  # fmt: skip
+        fitted = fit(path, verbose=False)
+        result = predict(fitted["model_dir"], "now", verbose=False)
+        with Warehouse.from_dbt_profile("basemodel", profiles_dir=tmp_path / "profiles") as warehouse:
+            scores = warehouse.read(f"{schema}_raw_scores.bm_scores")
+            staged = warehouse.read("basemodel_stg_events", ["row_no"])
+            rejected = warehouse.read("basemodel_rejected_events", ["row_no"])
+        # every raw row staged or rejected, once (row identity through the user's row number)
+        ends = sorted(staged["row_no"].tolist() + rejected["row_no"].dropna().astype(int).tolist())
+        assert ends == sorted(table["row_no"].tolist())
+        assert sorted(scores["entity_id"].astype(str)) == sorted(
+            result["scores"]["entity_id"].astype(str)
+        )
+        assert (scores["model_version"] == fitted["model_version"]).all()
+        assert scores["churn"].between(0, 1).all()
+    finally:
+        os_environ.pop("WORKFLOW_TEST_PG_PASSWORD", None)
+        with postgres.cursor() as cursor:
+            for name in (schema, f"{schema}_raw", f"{schema}_raw_scores"):
+                cursor.execute(f"drop schema if exists {name} cascade")

@@ -26,7 +26,8 @@ import pandas as pd
 from ..report import Progress
 from .build import _STAGING, backtest_cut_offs, build_tables, data_end, open_warehouse
 from .config import Project, load_project
-from .data import as_of_time, read_baskets, read_rows
+from .data import as_of_time, fill_amounts, read_baskets, read_rows
+from .fold import profile_columns
 from .model_dir import load_model, save_model, save_profiles
 from .training import fit_models, item_names, task_targets
 
@@ -230,7 +231,8 @@ def evaluate(project, output_dir=None, *, progress=None, verbose=True):
 
 # --------------------------------------------------------------------------- predict / update
 def _score_tables(model, rows, as_of):
-    """The two write-back tables: one score column per task; top-k recommendations."""
+    """The write-back tables: one score column per task; the top-k recommendations (None
+    without a next_items task)."""
     models = model.models
     stamp = {"as_of": pd.Timestamp(as_of).to_pydatetime(), "model_version": model.version}
     scores = pd.DataFrame({"entity_id": rows["entity_id"].to_numpy()})
@@ -238,6 +240,8 @@ def _score_tables(model, rows, as_of):
     task_scores = models.predict(rows)
     for column in task_scores:
         scores[column] = task_scores[column].to_numpy(np.float64)
+    if model.project.tasks.next_items is None:
+        return scores, None
     items, values = models.recommend(rows)
     k = items.shape[1]
     recommendations = pd.DataFrame({
@@ -257,7 +261,8 @@ def _write_back(model, warehouse, rows, as_of, log):
     with log.stage("Score the population and write the tables back") as notes:
         scores, recommendations = _score_tables(model, population, as_of)
         written = {}
-        for name, frame in (("scores", scores), ("recommendations", recommendations)):
+        tables = {"scores": scores, "recommendations": recommendations}
+        for name, frame in ((n, f) for n, f in tables.items() if f is not None):
             table = f"{output.prefix}{name}"
             written[f"{output.schema}.{table}"] = warehouse.write(
                 table, frame, schema=output.schema,
@@ -303,8 +308,8 @@ def predict(model_dir, as_of="now", *, project=None, write=True, verbose=True):
             cut_off = as_of_time(warehouse)
             rows = read_rows(warehouse, project, split_at=cut_off, targets=False, state=True)
             notes.append(f"{len(rows):,} customers with history at {cut_off}")
-            save_profiles(model, rows, cut_off)
-        return _finish(model, warehouse, rows, cut_off, log, write)
+            save_profiles(model, rows[profile_columns(item_names(project))], cut_off)
+        return _finish(model, warehouse, fill_amounts(rows), cut_off, log, write)
 
 
 def _finish(model, warehouse, rows, cut_off, log, write):
@@ -356,11 +361,14 @@ def update(model_dir, as_of="now", *, write=True, verbose=True):
                 raise ValueError(f"as_of {cut_off} is before the stored profiles' cut-off {previous}.")
             window = ("event_at", previous.to_pydatetime(), cut_off.to_pydatetime())
             events = warehouse.read("basemodel_stg_events", _event_columns(project), between=window)
+            gap = project.grouping.gap_minutes if project.grouping.by == "gap" else None
             rows = fold_events(profiles, events, as_of=cut_off, item_names=item_names(project),
-                               decay_rate=rate_from_half_life(project.model.half_life_days))  # fmt: skip
-            rows = _with_population(rows, project)
+                               decay_rate=rate_from_half_life(project.model.half_life_days),
+                               history_days=project.model.history_days,
+                               session_gap_minutes=gap)  # fmt: skip
             notes.append(f"{len(events):,} new events; {len(rows):,} customers at {cut_off}")
             save_profiles(model, rows, cut_off)
+        rows = fill_amounts(_with_population(rows, project))
         return _finish(model, warehouse, rows, cut_off, log, write) | {"new_events": len(events)}
 
 
@@ -412,7 +420,8 @@ def explain(model_dir, task, *, level="value", n_rows=2000, random_state=0, verb
     profiles, _ = model.profiles()
     if profiles is None:
         raise ValueError(f"{model_dir} has no stored profiles yet: run `basemodel predict` first.")
-    rows = profiles[profiles["in_churn_population"].astype(bool)]
+    rows = fill_amounts(_with_population(profiles, project))
+    rows = rows[rows["in_churn_population"].astype(bool)]
     if len(rows) > n_rows:
         rows = rows.sample(n_rows, random_state=random_state)
     table = project.events.table or project.events.ref or ".".join(project.events.source)

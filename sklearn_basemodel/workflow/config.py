@@ -272,15 +272,19 @@ class Tasks:
     churn: Churn | None = None
     propensity: tuple = ()
     spend_horizon_days: int | None = None
+    next_items_horizon_days: int | None = None
 
     @classmethod
     def from_dict(cls, data, item_columns):
         data = _take(data, "tasks", ("next_items", "churn", "propensity", "spend"), "tasks")
         if not data:
             _fail("tasks", "no task", "Add at least one: next_items, churn, propensity or spend.")
-        next_items, k = None, 10
+        next_items, k, next_horizon = None, 10, None
         if "next_items" in data:
-            entry = _take(data["next_items"] or {}, "tasks.next_items", ("column", "k"), "tasks.next_items")
+            entry = _take(data["next_items"] or {}, "tasks.next_items", ("column", "k", "horizon_days"),
+                          "tasks.next_items")  # fmt: skip
+            next_horizon = _positive(entry.get("horizon_days"), "tasks.next_items.horizon_days",
+                                     optional=True)  # fmt: skip
             next_items = entry.get("column", item_columns[0])
             if next_items not in item_columns:
                 _fail("tasks.next_items.column", f"{next_items!r} is not an item column",
@@ -308,18 +312,19 @@ class Tasks:
         if "spend" in data:
             entry = _take(data["spend"] or {}, "tasks.spend", ("horizon_days",), "tasks.spend")
             spend = _positive(entry.get("horizon_days", 30), "tasks.spend.horizon_days")
-        horizons = {"churn": churn and churn.horizon_days, "spend": spend}
+        horizons = {"next_items": next_horizon, "churn": churn and churn.horizon_days, "spend": spend}
         horizons.update({f"propensity[{i}]": p.horizon_days for i, p in enumerate(propensity)})
         horizons = {task: days for task, days in horizons.items() if days}
         if len(set(horizons.values())) > 1:
             _fail("tasks", f"the tasks have different horizons ({horizons})",
                   "Every task is labelled over one horizon: give them the same horizon_days.")  # fmt: skip
-        return cls(next_items, k, churn, tuple(propensity), spend)
+        return cls(next_items, k, churn, tuple(propensity), spend, next_horizon)
 
     @property
     def horizon_days(self):
         """The one horizon of every task (30 days when no task sets one)."""
-        days = [p.horizon_days for p in self.propensity]
+        days = [self.next_items_horizon_days] if self.next_items_horizon_days else []
+        days += [p.horizon_days for p in self.propensity]
         days += [self.churn.horizon_days] if self.churn else []
         days += [self.spend_horizon_days] if self.spend_horizon_days else []
         return days[0] if days else 30
@@ -343,12 +348,15 @@ class Backtest:
 
 @dataclass(frozen=True)
 class ModelSizes:
-    """Sizes of the profile and networks; the defaults are the recipe's."""
+    """Sizes of the profile and networks; the defaults are the recipe's. ``history_days``
+    limits each profile to the events of that many days before the cut-off (None: all of
+    them; a fraction of a day for sessions); ``update`` cannot fold into a windowed profile."""
 
     n_components: int = 64
     n_sketches: int = 16
     sketch_dim: int = 64
     half_life_days: float = 35.0
+    history_days: float | None = None
     hidden_units: int = 512
     max_epochs: int = 20
     random_state: int = 0
@@ -360,7 +368,7 @@ class ModelSizes:
         values = {}
         for key in keys:
             if key in data:
-                integer = key != "half_life_days"
+                integer = key not in ("half_life_days", "history_days")
                 if key == "random_state":
                     if isinstance(data[key], bool) or not isinstance(data[key], int):
                         _fail("model.random_state", f"expected an integer, got {data[key]!r}", "E.g. 0.")
@@ -479,6 +487,8 @@ class Project:
             "basemodel_item_columns": list(columns.items),
             "basemodel_decay_rate": rate_from_half_life(self.model.half_life_days),
         }
+        if self.model.history_days is not None:
+            values["basemodel_history_days"] = self.model.history_days
         if self.time.pattern:
             values["basemodel_time_pattern"] = self.time.pattern
         if self.time.sql:

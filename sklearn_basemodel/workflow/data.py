@@ -11,7 +11,7 @@ import pandas as pd
 
 from .training import item_names, rfm_columns, task_targets
 
-__all__ = ["as_of_time", "read_baskets", "read_rows"]
+__all__ = ["as_of_time", "fill_amounts", "read_baskets", "read_rows"]
 
 _KEYS = ["split_id", "split_at", "entity_id"]
 
@@ -33,7 +33,12 @@ def as_of_time(warehouse):
     return None if times.empty else pd.Timestamp(times.iloc[0])
 
 
-_STATE = ["first_event_at", "last_event_at"]
+def fill_amounts(rows):
+    """A copy with NULL amounts as 0 (customers without amounts), as the models read them."""
+    rows = rows.copy()
+    amounts = [c for c in ("total_amount", "mean_amount") if c in rows]
+    rows[amounts] = rows[amounts].astype("float64").fillna(0.0)
+    return rows
 
 
 def read_rows(warehouse, project, *, split_at=None, targets=True, state=False):
@@ -50,7 +55,8 @@ def read_rows(warehouse, project, *, split_at=None, targets=True, state=False):
         target columns); without them only ``in_churn_population`` is joined (who is scored).
     state : bool, default=False
         Also read the columns :func:`~sklearn_basemodel.workflow.fold.fold_events` needs to
-        fold later events into these rows.
+        fold later events into these rows (``profile_columns``), and keep NULL amounts NULL
+        (:func:`fill_amounts` turns them into what the models read).
 
     Returns
     -------
@@ -64,7 +70,10 @@ def read_rows(warehouse, project, *, split_at=None, targets=True, state=False):
     names = item_names(project)
     where = None if split_at is None else {"split_at": pd.Timestamp(split_at).to_pydatetime()}
     lists = [f"{name}_{part}" for name in names for part in ("items", "weights")]
-    scalars = list(dict.fromkeys([*rfm_columns(project), *(_STATE if state else [])]))
+    from .fold import PROFILE_COLUMNS
+
+    state_columns = list(PROFILE_COLUMNS) if state else []
+    scalars = [c for c in dict.fromkeys([*rfm_columns(project), *state_columns]) if c not in _KEYS]
     history = warehouse.read("basemodel_entity_history", [*_KEYS, *scalars, *lists], where=where)
     history = history_rows(history, names)
     wanted = ["split_at", "entity_id", "in_churn_population"]
@@ -79,6 +88,5 @@ def read_rows(warehouse, project, *, split_at=None, targets=True, state=False):
             f"{len(history) - len(rows)} history rows have no target row: the tables "
             "basemodel_entity_history and basemodel_entity_targets are from different builds."
         )
-    amounts = [c for c in ("total_amount", "mean_amount") if c in rows]
-    rows[amounts] = rows[amounts].fillna(0.0)
+    rows = rows if state else fill_amounts(rows)
     return rows.sort_values(["split_at", "entity_id"], ignore_index=True)

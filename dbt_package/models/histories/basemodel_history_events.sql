@@ -30,5 +30,6 @@ from events
 inner join {{ ref('basemodel_splits') }} as splits
     on events.event_at <= splits.split_at
     {%- if s.history_days %}
-    and events.event_at > {{ dbt.dateadd('day', -1 * s.history_days, 'splits.split_at') }}
+    {#- In whole seconds: adapters truncate a fractional count of days (0.05 day -> 0). #}
+    and events.event_at > {{ dbt.dateadd('second', -1 * (s.history_days * 86400) | round | int, 'splits.split_at') }}
     {%- endif %}
