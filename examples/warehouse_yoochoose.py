@@ -51,7 +51,7 @@ def edit_project(path):
     project = yaml.safe_load(path.read_text())
     item = project["columns"]["items"][0]
     project["tasks"] = {"next_items": {"column": item, "k": 20, "horizon_days": 1}}
-    project["backtest"] = {"splits": 144, "every_days": 0.02}
+    project["backtest"] = {"splits": 144, "every_days": 0.02, "test_splits": 48}
     # A profile is the session so far: the events of the last 1.2 hours before a cut-off.
     project["model"] = {"hidden_units": 256, "max_epochs": 10, "history_days": 0.05}
     path.write_text(yaml.safe_dump(project, sort_keys=False))

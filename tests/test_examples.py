@@ -100,3 +100,58 @@ def test_dbt_project_example(tmp_path):
     # churn among customers active in the last 90 days (the package's default population): a
     # harder task than over everyone ever seen, where recency alone separates the long gone
     assert 0.6 < results["auc"] < 1.0
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def _shared(name):
+    import pytest
+
+    if not (SHARED / name).is_dir():
+        pytest.skip(f"{SHARED / name} is not there (the shared datasets are optional)")
+    return SHARED
+
+
+def test_warehouse_cdnow_example_writes_scores_of_the_active_customers(tmp_path):
+    import duckdb
+    import pandas as pd
+
+    data = _shared("cdnow")
+    results = _main("warehouse_cdnow.py")(["--data", str(data), "--small",
+                                           "--output", str(tmp_path / "cdnow")])  # fmt: skip
+    guessed = results["guessed"]
+    assert guessed["time"] == {"format": "pattern", "pattern": "%Y%m%d"}
+    assert guessed["columns"]["amount"] == "dollar_value"
+    # the backtest: the kept churn model is not below RFM gradient boosting (beyond noise)
+    churn = results["backtest"]["tasks"]["churn"]
+    assert churn["model"] > 0.6 and churn["model"] >= churn["rfm_gradient_boosting"] - 0.02
+    # written back: exactly the customers with a purchase in the 180 days before the data end
+    raw = pd.read_csv(data / "cdnow" / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      names=["customer", "index", "date", "cds", "dollars"])  # fmt: skip
+    last = pd.to_datetime(raw["date"].astype(str)).groupby(raw["customer"]).max()
+    active = set(last.index[(last.max() - last).dt.days <= 180].astype(str))
+    with duckdb.connect(str(tmp_path / "cdnow" / "shop.duckdb"), read_only=True) as con:
+        scores = con.sql("select * from basemodel_output.basemodel_scores").df()
+    assert set(scores["entity_id"].astype(str)) == active
+    assert scores["churn"].between(0, 1).all()
+    assert set(results["explanation"]["column"]) >= {"basket_size", "spend_band", "dollar_value"}
+
+
+def test_warehouse_yoochoose_example_recommends_within_sessions(tmp_path):
+    import duckdb
+
+    data = _shared("yoochoose100k")
+    results = _main("warehouse_yoochoose.py")(["--data", str(data), "--small",
+                                               "--output", str(tmp_path / "yoo")])  # fmt: skip
+    guessed = results["guessed"]
+    assert guessed["columns"]["customer"] == "SessionId" and guessed["time"]["format"] == "epoch_s"
+    scores = results["backtest"]["next_items"]
+    assert scores["rows"] > 200
+    assert scores["model"]["recall@20"] > scores["popularity"]["recall@20"]
+    assert scores["model"]["recall@20"] >= scores["own_history_then_popularity"]["recall@20"] - 0.03
+    with duckdb.connect(str(tmp_path / "yoo" / "shop.duckdb"), read_only=True) as con:
+        ranks = con.sql("select entity_id, count(*) as n, min(rank) as lo, max(rank) as hi "
+                        "from basemodel_output.basemodel_recommendations group by 1").df()  # fmt: skip
+    assert len(ranks) == results["predict"]["population"] > 0
+    assert (ranks["n"] == 20).all() and (ranks["lo"] == 1).all() and (ranks["hi"] == 20).all()

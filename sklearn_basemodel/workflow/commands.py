@@ -56,11 +56,11 @@ def _prepare(project, log, *, test=False):
     with log.stage("Read baskets and history rows") as notes, open_warehouse(project) as warehouse:
         rows = read_rows(warehouse, project)
         rows = rows[rows["is_horizon_complete"].astype(bool)]
-        train_cut_offs = cut_offs[:-1] if test else cut_offs
-        last = pd.Timestamp(cut_offs[-1])
-        baskets = read_baskets(warehouse, project, before=last)
-        train = rows[rows["split_at"] <= pd.Timestamp(train_cut_offs[-1])]
-        test_rows = rows[rows["split_at"] == last] if test else None
+        n_test = project.backtest.test_splits if test else 0
+        first_test = pd.Timestamp(cut_offs[-n_test]) if test else None
+        baskets = read_baskets(warehouse, project, before=pd.Timestamp(cut_offs[-1]))
+        train = rows[rows["split_at"] < first_test] if test else rows
+        test_rows = rows[rows["split_at"] >= first_test] if test else None
         notes.append(f"{len(baskets):,} baskets, {len(train):,} training rows"
                      + (f", {len(test_rows):,} test rows" if test else ""))  # fmt: skip
     return {"end": str(end), "cut_offs": cut_offs, "nodes": nodes, "rows": train,
@@ -117,8 +117,10 @@ def _recommendation_scores(models, baskets, test, project):
     rows = test[test[f"future_{main}_items"].map(len) > 0]
     truth, k = rows[f"future_{main}_items"].tolist(), project.tasks.k
     history = rows[models.history_column].tolist()
-    split_at = rows["split_at"].iloc[0]
+    # popularity of the horizon before the first test cut-off (no later basket leaks in)
+    split_at = rows["split_at"].min()
     recent = baskets["last_event_at"] > split_at - pd.Timedelta(days=project.horizon_days)
+    recent &= baskets["last_event_at"] <= split_at
     tops = {
         "model": models.recommend(rows, k)[0],
         "popularity": PopularityRecommender().fit(baskets.loc[recent, f"{main}_items"])
@@ -155,15 +157,22 @@ def _task_scores(models, train, test, project):
             booster.fit(fit_rows[rfm], fit_rows[column])
             score = {"model": mean_absolute_error(y, models.tasks[name].predict(rows)),
                      "rfm_gradient_boosting": mean_absolute_error(y, booster.predict(rows[rfm])),
-                     "metric": "mean_absolute_error"}  # fmt: skip
+                     "metric": "mean_absolute_error (lower is better)"}  # fmt: skip
         out[name] = score | {"rows": len(rows), "kept": models.chosen[name]["kept"]}
     return out
 
 
+def _span(cut_offs):
+    if len(cut_offs) == 1:
+        return f"the cut-off {cut_offs[0]}"
+    return f"{len(cut_offs)} cut-offs from {cut_offs[0]} to {cut_offs[-1]}"
+
+
 def _report_text(results):
     lines = ["# Backtest", "",
-             f"Trained on the cut-offs {', '.join(results['train_cut_offs'])}; tested on "
-             f"{results['test_cut_off']} (labels over the next {results['horizon_days']} days).", ""]  # fmt: skip
+             f"Trained on {_span(results['train_cut_offs'])}; tested on "
+             f"{_span(results['test_cut_offs'])} (labels over the next {results['horizon_days']} "
+             "days).", ""]  # fmt: skip
     if "next_items" in results:
         scores = results["next_items"]
         metrics = [m for m in next(iter(v for v in scores.values() if isinstance(v, dict)))]
@@ -185,8 +194,9 @@ def _report_text(results):
 def evaluate(project, output_dir=None, *, progress=None, verbose=True):
     """Temporal backtest of every task against the shipped baselines, as a report.
 
-    Trains on every backtest cut-off but the last (exactly as :func:`fit` does) and tests on
-    the last one: next items against popularity and the customer's own history; churn,
+    Trains on every backtest cut-off but the last ``backtest.test_splits`` (exactly as
+    :func:`fit` does) and tests on those: next items against popularity and the customer's own
+    history; churn,
     propensity and spend against gradient boosting on the RFM columns.
 
     Parameters
@@ -210,7 +220,8 @@ def evaluate(project, output_dir=None, *, progress=None, verbose=True):
     models = _fit_stage(project, data, log, _progress_bar(verbose, progress))
     with log.stage("Score the test cut-off against the baselines") as notes:
         test = data["test"]
-        results = {"train_cut_offs": data["cut_offs"][:-1], "test_cut_off": data["cut_offs"][-1],
+        n_test = project.backtest.test_splits
+        results = {"train_cut_offs": data["cut_offs"][:-n_test], "test_cut_offs": data["cut_offs"][-n_test:],
                    "horizon_days": project.horizon_days, "chosen": models.chosen}  # fmt: skip
         if project.tasks.next_items is not None:
             results["next_items"] = _recommendation_scores(models, data["baskets"], test, project)

@@ -334,16 +334,24 @@ class Tasks:
 class Backtest:
     """Cut-offs for training and evaluation: ``splits`` cut-offs ``every_days`` apart (a
     fraction of a day for sessions: 0.25 is every 6 hours), the last one ``horizon`` before the
-    end of the data (so its labels are complete)."""
+    end of the data (so its labels are complete). ``evaluate`` tests on the last
+    ``test_splits`` cut-offs and trains on the earlier ones."""
 
     splits: int = 3
-    every_days: int = 30
+    every_days: float = 30
+    test_splits: int = 1
 
     @classmethod
     def from_dict(cls, data):
-        data = _take(data, "backtest", ("splits", "every_days"), "backtest")
-        return cls(_positive(data.get("splits", 3), "backtest.splits"),
-                   _positive(data.get("every_days", 30), "backtest.every_days", integer=False))  # fmt: skip
+        data = _take(data, "backtest", ("splits", "every_days", "test_splits"), "backtest")
+        out = cls(_positive(data.get("splits", 3), "backtest.splits"),
+                  _positive(data.get("every_days", 30), "backtest.every_days", integer=False),
+                  _positive(data.get("test_splits", 1), "backtest.test_splits"))  # fmt: skip
+        if out.test_splits >= out.splits:
+            _fail("backtest.test_splits", f"{out.test_splits} of {out.splits} cut-offs",
+                  "evaluate tests on the last test_splits cut-offs and trains on the others: "
+                  "make it smaller than splits.")  # fmt: skip
+        return out
 
 
 @dataclass(frozen=True)
@@ -374,7 +382,8 @@ class ModelSizes:
                         _fail("model.random_state", f"expected an integer, got {data[key]!r}", "E.g. 0.")
                     values[key] = data[key]
                 else:
-                    values[key] = _positive(data[key], f"model.{key}", integer=integer)
+                    values[key] = _positive(data[key], f"model.{key}", integer=integer,
+                                            optional=key == "history_days")  # fmt: skip
         sketch_dim = values.get("sketch_dim", cls.sketch_dim)
         if sketch_dim & (sketch_dim - 1):
             _fail("model.sketch_dim", f"{sketch_dim} is not a power of two", "Use 32, 64, 128 or 256.")
