@@ -246,3 +246,46 @@ def test_the_same_project_runs_on_postgres(tmp_path, postgres):  # noqa: F811
         with postgres.cursor() as cursor:
             for name in (schema, f"{schema}_raw", f"{schema}_raw_scores"):
                 cursor.execute(f"drop schema if exists {name} cascade")
+
+
+# --------------------------------------------------------------------------- the command line
+def test_cli_explain_aggregates_to_source_columns(run, tmp_path, capsys):
+    from sklearn_basemodel.cli import main
+
+    output = tmp_path / "churn.csv"
+    status = main(["explain", "--project", str(run["path"]), "--task", "churn",
+                   "--level", "column", "--output", str(output)])  # fmt: skip
+    assert status == 0
+    frame = pd.read_csv(output)
+    assert set(frame["table"]) == {"stg_shop"}
+    assert {"sku", "dept", "value", "ts"} <= set(frame["column"])  # items, amount, time (RFM)
+    assert frame["mean_abs_attribution"].is_monotonic_decreasing
+    assert "sku" in capsys.readouterr().out
+
+
+def test_cli_predict_without_writing_leaves_the_tables(run, capsys):
+    from sklearn_basemodel.cli import main
+
+    before = _table(run, "bm_scores")
+    status = main(["predict", "--project", str(run["path"]), "--as-of", "2024-11-15", "--no-write"])
+    assert status == 0
+    assert "customers scored; nothing written" in capsys.readouterr().out
+    after = _table(run, "bm_scores")
+    assert set(after["as_of"]) == set(before["as_of"]) and len(after) == len(before)
+
+
+def test_cli_init_then_errors_name_the_key(tmp_path, capsys):
+    from sklearn_basemodel.cli import main
+
+    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+        con.register("frame", _user_table(2_000))
+        con.execute("create table shop_events as select * from frame")
+    args = ["init", "--duckdb", str(tmp_path / "shop.duckdb"), "--table", "shop_events",
+            "--dir", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    assert (tmp_path / "basemodel.yml").is_file() and (tmp_path / "dbt" / "dbt_project.yml").is_file()
+    assert main(args) == 2 and "force" in capsys.readouterr().err  # no silent overwrite
+    text = (tmp_path / "basemodel.yml").read_text()
+    (tmp_path / "basemodel.yml").write_text(text + "\ntypo_section: 1\n")
+    assert main(["fit", "--project", str(tmp_path / "basemodel.yml")]) == 2
+    assert "typo_section: unknown key" in capsys.readouterr().err
