@@ -289,3 +289,34 @@ def test_cli_init_then_errors_name_the_key(tmp_path, capsys):
     (tmp_path / "basemodel.yml").write_text(text + "\ntypo_section: 1\n")
     assert main(["fit", "--project", str(tmp_path / "basemodel.yml")]) == 2
     assert "typo_section: unknown key" in capsys.readouterr().err
+
+
+def test_modalities_choose_each_item_column_embedder(tmp_path):
+    """Item text and ID hashing as modalities: sku vectors from descriptions, dept from IDs."""
+    import yaml
+
+    from sklearn_basemodel import CleoraEmbedder, RandomVectorEmbedder, TextEmbedder
+
+    table = _user_table(8_000, seed=2)
+    words = ["red", "blue", "green", "fresh", "large", "small", "organic", "classic"]
+    table["title"] = [f"{words[int(s) % 8]} {words[int(s) // 8 % 8]} item"
+                      for s in table["sku"]]  # fmt: skip
+    path = write_user_project(tmp_path, table)
+    project = yaml.safe_load(path.read_text())
+    project["columns"]["item_text"] = "title"
+    project["modalities"] = [{"column": "sku", "embedder": "text"},
+                             {"column": "dept", "embedder": "random"}]  # fmt: skip
+    project["tasks"] = {"next_items": {"column": "sku", "k": 5}, "churn": {"horizon_days": 30}}
+    path.write_text(yaml.safe_dump(project))
+    fitted = fit(path, verbose=False)
+    models = load_model(fitted["model_dir"]).models
+    assert isinstance(models.embedders["sku"], TextEmbedder)
+    assert isinstance(models.embedders["dept"], RandomVectorEmbedder)
+    assert not any(isinstance(e, CleoraEmbedder) for e in models.embedders.values())
+    # every staged product before the last cut-off has a description vector, and no other key
+    with duckdb.connect(str(tmp_path / "shop.duckdb"), read_only=True) as con:
+        staged = con.sql("select distinct sku from main.basemodel_stg_events where event_at <= "
+                         f"timestamp '{fitted['cut_offs'][-1]}' and sku is not null").df()  # fmt: skip
+    assert set(models.embedders["sku"].vocabulary_) == set(staged["sku"])
+    result = predict(fitted["model_dir"], "now", write=False, verbose=False)
+    assert result["population"] > 0 and result["recommendations"]["item"].notna().all()

@@ -26,7 +26,7 @@ import pandas as pd
 from ..report import Progress
 from .build import _STAGING, backtest_cut_offs, build_tables, data_end, open_warehouse
 from .config import Project, load_project
-from .data import as_of_time, fill_amounts, read_baskets, read_rows
+from .data import as_of_time, fill_amounts, read_baskets, read_descriptions, read_rows
 from .fold import profile_columns
 from .model_dir import load_model, save_model, save_profiles
 from .training import fit_models, item_names, task_targets
@@ -61,16 +61,18 @@ def _prepare(project, log, *, test=False):
         baskets = read_baskets(warehouse, project, before=pd.Timestamp(cut_offs[-1]))
         train = rows[rows["split_at"] < first_test] if test else rows
         test_rows = rows[rows["split_at"] >= first_test] if test else None
+        descriptions = read_descriptions(warehouse, project, before=pd.Timestamp(cut_offs[-1]))
         notes.append(f"{len(baskets):,} baskets, {len(train):,} training rows"
                      + (f", {len(test_rows):,} test rows" if test else ""))  # fmt: skip
     return {"end": str(end), "cut_offs": cut_offs, "nodes": nodes, "rows": train,
-            "baskets": baskets, "test": test_rows}  # fmt: skip
+            "baskets": baskets, "test": test_rows, "descriptions": descriptions}  # fmt: skip
 
 
 def _fit_stage(project, data, log, progress_bar):
     with log.stage("Fit embeddings, profile, pretrainer and task models") as notes:
         models = fit_models(project, data["baskets"], data["rows"].reset_index(drop=True),
-                            progress_bar=progress_bar, log=notes.append)  # fmt: skip
+                            descriptions=data["descriptions"], progress_bar=progress_bar,
+                            log=notes.append)  # fmt: skip
     return models
 
 

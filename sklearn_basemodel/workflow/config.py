@@ -211,7 +211,10 @@ class TimeFormat:
 
 @dataclass(frozen=True)
 class Modality:
-    """One item column (or attribute) and the embedder that gives its entity vectors."""
+    """One item column (or attribute) and the embedder that gives its entity vectors:
+    ``cleora`` (co-occurrence in baskets / sessions), ``random`` (ID hashing: no similarity,
+    for attributes whose values are unrelated) or ``text`` (TF-IDF + SVD of the descriptions in
+    ``columns.item_text``: new items get vectors from their text alone)."""
 
     column: str
     embedder: str = "cleora"
@@ -443,6 +446,9 @@ class Project:
         modalities = tuple(
             Modality.from_dict(entry, f"modalities[{i}]") for i, entry in enumerate(raw_modalities)
         )
+        if any(m.embedder == "text" for m in modalities) and columns.item_text is None:
+            _fail("modalities", "an item column has `embedder: text` but there is no item text",
+                  "Name the description column in `columns.item_text`.")  # fmt: skip
         unknown = [m.column for m in modalities if m.column not in columns.items]
         if unknown:
             _fail("modalities", f"{unknown} are not item columns",
@@ -514,8 +520,10 @@ class Project:
             "basemodel_loaded_at_column": columns.loaded_at,
         }
         values.update({k: v for k, v in optional.items() if v is not None})
+        passthrough = [c for c in (columns.row_id, columns.item_text) if c is not None]
+        if passthrough:
+            values["basemodel_passthrough_columns"] = passthrough
         if columns.row_id is not None:
-            values["basemodel_passthrough_columns"] = [columns.row_id]
             values["basemodel_dedup_order_by"] = columns.row_id
         if self.grouping.by == "gap":
             values["basemodel_session_gap_minutes"] = self.grouping.gap_minutes

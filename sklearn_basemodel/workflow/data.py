@@ -11,7 +11,7 @@ import pandas as pd
 
 from .training import item_names, rfm_columns, task_targets
 
-__all__ = ["as_of_time", "fill_amounts", "read_baskets", "read_rows"]
+__all__ = ["as_of_time", "fill_amounts", "read_baskets", "read_descriptions", "read_rows"]
 
 _KEYS = ["split_id", "split_at", "entity_id"]
 
@@ -90,3 +90,22 @@ def read_rows(warehouse, project, *, split_at=None, targets=True, state=False):
         )
     rows = rows if state else fill_amounts(rows)
     return rows.sort_values(["split_at", "entity_id"], ignore_index=True)
+
+
+def read_descriptions(warehouse, project, *, before=None):
+    """Item name -> mapping item -> description, for the modalities embedded from text.
+
+    The description column (``columns.item_text``) is carried into the staged events; an item
+    described differently over time keeps its latest description up to ``before``.
+    """
+    text = project.columns.item_text
+    names = [m.column.lower() for m in project.modalities if m.embedder == "text"]
+    out = {}
+    for name in names:
+        rows = warehouse.read("basemodel_stg_events", [name, text, "event_at"])
+        if before is not None:
+            rows = rows[rows["event_at"] <= pd.Timestamp(before)]
+        rows = rows.dropna(subset=[name]).sort_values("event_at", kind="stable")
+        latest = rows.drop_duplicates(subset=[name], keep="last")
+        out[name] = dict(zip(latest[name], latest[text].fillna("").astype(str)))
+    return out

@@ -134,17 +134,29 @@ class Models:
         return pd.DataFrame(out, index=rows.index)
 
 
-def _embedders(project, baskets, log):
-    from .. import CleoraEmbedder
+def _embedder(kind, project, descriptions=None):
+    from .. import CleoraEmbedder, RandomVectorEmbedder, TextEmbedder
 
+    size, seed = project.model.n_components, project.model.random_state
+    if kind == "text":  # SVD needs fewer components than descriptions
+        return TextEmbedder(min(size, max(1, len(descriptions) - 1)), random_state=seed)
+    return {"cleora": CleoraEmbedder, "random": RandomVectorEmbedder}[kind](
+        n_components=size, random_state=seed
+    )
+
+
+def _embedders(project, baskets, descriptions, log):
+    """One fitted embedder per item column, of the kind its modality names."""
+    kinds = {m.column.lower(): m.embedder for m in project.modalities}
     embedders = {}
     for name in item_names(project):
-        column = f"{name}_items"
-        embedders[name] = CleoraEmbedder(
-            n_components=project.model.n_components, random_state=project.model.random_state
-        ).fit(baskets[column])
-        log(f"Cleora {name}: {len(embedders[name].vocabulary_):,} entities from "
-            f"{len(baskets):,} baskets")  # fmt: skip
+        kind = kinds.get(name, "cleora")
+        texts = descriptions.get(name) if kind == "text" else None
+        embedder = _embedder(kind, project, texts)
+        embedders[name] = embedder.fit(texts if kind == "text" else baskets[f"{name}_items"])
+        n = len(embedder.vocabulary_)
+        log(f"{kind} {name}: {n:,} entities" + ("" if kind == "text" else
+                                                f" from {len(baskets):,} baskets"))  # fmt: skip
     return embedders
 
 
@@ -260,7 +272,7 @@ def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log)
     return fitted[best], fitted["network"], chosen
 
 
-def fit_models(project, baskets, rows, *, progress_bar=False, log=print):
+def fit_models(project, baskets, rows, *, descriptions=None, progress_bar=False, log=print):
     """Fit the embedders, the profile, the pretrainer and every task's model.
 
     Parameters
@@ -271,6 +283,8 @@ def fit_models(project, baskets, rows, *, progress_bar=False, log=print):
     rows : DataFrame
         History rows (``<item>_history`` mappings, RFM columns) joined with their targets, of
         the training cut-offs (complete horizons only).
+    descriptions : dict, default=None
+        Item name -> mapping item -> text, for the modalities embedded from text.
     progress_bar : bool, default=False
     log : callable, default=print
         Receives one line per fitted model.
@@ -279,7 +293,7 @@ def fit_models(project, baskets, rows, *, progress_bar=False, log=print):
     -------
     Models
     """
-    embedders = _embedders(project, baskets, log)
+    embedders = _embedders(project, baskets, descriptions or {}, log)
     recommender = _pretrain(project, baskets, rows, embedders, progress_bar, log)
     models = Models(embedders, recommender, history_column=f"{_pretraining_column(project)}_history",
                     k=project.tasks.k)  # fmt: skip
