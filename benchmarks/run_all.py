@@ -31,6 +31,11 @@ BENCHMARKS = [
     ("streaming_memory.py", "streaming_memory.md", [], ["--sizes", "100000"]),
     ("cleora_sql.py", "cleora_sql.md", [], ["--events", "200000"]),
     ("dbt_integrity.py", "dbt_integrity.md", [], ["--rows", "20000"]),
+    ("universal_profile.py", "universal_profile.md", [],
+     ["--events", "20000", "--seeds", "0", "--hidden-units", "64", "--max-epochs", "2",
+      "--no-write"]),
+    ("training_speed.py", "training_speed.md", [],
+     ["--rows", "2000", "--width", "256", "--hidden", "128", "--no-write"]),
 ]
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 _BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -65,3 +66,152 @@ def test_yoochoose_end_to_end_on_a_synthetic_chain(tmp_path):
     assert f"| {hr:.4f} | {mrr:.4f} |" in report.splitlines()[-5]  # the boosted EMDE row
     tuned = _run("yoochoose.py", "--data", folder, "--epochs", "1", "--threads", "1", "--tune")
     assert "validation: fit on" in tuned and tuned.count("| True |") == tuned.count("| False |")
+
+
+# --------------------------------------------------------------------------- issue 10's scripts
+def _load(script):
+    """A benchmark script as a module, to call its main() and helpers in this process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(script).stem, _BENCHMARKS / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _last_line(text):
+    return text.strip().splitlines()[-1]
+
+
+def test_training_speed_compares_the_same_shapes_and_loss():
+    torch = pytest.importorskip("torch")
+    from sklearn_basemodel.nn import ResidualSketchNet, SketchCrossEntropy
+
+    speed = _load("training_speed.py")
+    plain = speed.plain_mlp(48, 16, 2, 24)
+    library = ResidualSketchNet(n_features=48, n_outputs=24, hidden_units=16, n_blocks=2)
+
+    def linear_shapes(net):
+        return [tuple(m.weight.shape) for m in net.modules() if isinstance(m, torch.nn.Linear)]
+
+    assert linear_shapes(plain) == linear_shapes(library)
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 24, generator=generator)
+    target = torch.rand(5, 24, generator=generator)
+    target[2] = 0.0  # a row without mass counts for nothing in both
+    expected = SketchCrossEntropy(sketch_dim=8)(logits, target)
+    assert torch.allclose(speed.grouped_cross_entropy(logits, target, 8), expected)
+
+
+def test_training_speed_sketches_have_one_unit_of_mass_per_sketch():
+    speed = _load("training_speed.py")
+    X = speed.sparse_sketches(30, 4, 8, 3, np.random.default_rng(0))
+    assert X.shape == (30, 32)
+    blocks = X.toarray().reshape(30, 4, 8)
+    np.testing.assert_allclose(blocks.sum(axis=2), 1.0, rtol=1e-6)
+    assert ((blocks > 0).sum(axis=2) <= 3).all()
+
+
+def test_training_speed_main_reports_rows_per_second(capsys):
+    pytest.importorskip("torch")
+    speed = _load("training_speed.py")
+    result = speed.main(["--rows", "600", "--width", "64", "--sketches", "4", "--hidden", "32",
+                         "--blocks", "1", "--epochs", "1", "--items", "50", "--basket", "3",
+                         "--no-write"])  # fmt: skip
+    line = _last_line(capsys.readouterr().out)
+    found = re.fullmatch(
+        r"training_speed rows_per_s=(\d+) torch_rows_per_s=(\d+) ratio=([0-9.]+)", line
+    )
+    assert found, line
+    rows, torch_rows, ratio = (float(v) for v in found.groups())
+    assert rows > 0 and torch_rows > 0
+    assert rows == pytest.approx(result["rows_per_s"], abs=1)
+    # the ratio is of times per epoch: the inverse ratio of the rows per second
+    assert ratio == pytest.approx(torch_rows / rows, rel=0.02, abs=0.01)
+
+
+def _events(rows):
+    """A tiny events table: (customer, basket, product, category, type, amount, time)."""
+    columns = ["customer_id", "basket_id", "product_id", "category_id", "event_type",
+               "amount", "event_time"]  # fmt: skip
+    events = pd.DataFrame(rows, columns=columns)
+    events["event_time"] = pd.to_datetime(events["event_time"])
+    events["event_type"] = pd.Categorical(
+        events["event_type"], categories=["purchase", "view", "add_to_cart", "return"]
+    )
+    return events
+
+
+def test_universal_profile_labels_rows_by_customer():
+    profile = _load("universal_profile.py")
+    events = _events([
+        (1, 1, 10, 100, "purchase", 2.0, "2024-10-20"),   # active, buys P in C: no churn
+        (1, 2, 10, 100, "purchase", 2.0, "2024-11-10"),
+        (2, 3, 11, 101, "view", 0.0, "2024-09-01"),       # active, only views after: category 0
+        (2, 4, 12, 100, "view", 0.0, "2024-11-05"),
+        (3, 5, 11, 101, "purchase", 5.0, "2024-10-30"),   # active, nothing after: churn
+        (4, 6, 11, 101, "purchase", 1.0, "2024-03-01"),   # inactive for 90 days
+        (5, 7, 11, 101, "purchase", 1.0, "2024-11-02"),   # no history at the cut-off: no row
+    ])  # fmt: skip
+    rows = profile.customer_rows(events, "2024-11-01", category=100, product=10)
+    assert rows.index.tolist() == [1, 2, 3, 4]
+    assert rows["active"].tolist() == [True, True, True, False]
+    assert rows["churn"].tolist() == [False, False, True, True]
+    assert rows["category"].tolist() == [True, False, False, False]
+    assert rows["product"].tolist() == [True, False, False, False]
+    assert rows.loc[1, "future"] == [10] and rows.loc[2, "future"] == [12]
+    assert rows["total_amount"].tolist() == [2.0, 0.0, 5.0, 1.0]
+
+
+def test_universal_profile_aggregates_by_type_window_and_category():
+    profile = _load("universal_profile.py")
+    events = _events([
+        (1, 1, 10, 100, "purchase", 3.0, "2024-10-30"),  # 2 days before the cut-off
+        (1, 2, 11, 101, "purchase", 5.0, "2024-09-15"),  # 47 days
+        (1, 3, 11, 101, "view", 0.0, "2024-05-01"),      # 184 days
+        (2, 4, 10, 100, "return", 4.0, "2024-10-25"),    # 7 days
+        (1, 5, 10, 100, "purchase", 9.0, "2024-11-03"),  # after the cut-off: ignored
+    ])  # fmt: skip
+    X = profile.aggregated_features(events, "2024-11-01", [2, 1, 7], categories=[100, 101])
+    assert X.shape[0] == 3 and (X[2] == 0).all()  # customer 7 has no events
+    raw = np.sign(X) * np.expm1(np.abs(X))  # undo the signed log
+    # per window 4 types x (count, amount), then 2 categories for 30 and 90 days; then 3 more
+    assert X.shape[1] == 4 * 2 * 4 + 2 * 2 + 3
+    # columns: per window 7d, 30d, 90d, all: counts of the 4 types, amounts of the 4 types,
+    # then (30d and 90d only) purchases per category
+    assert raw[1, 18] == pytest.approx(2.0)  # customer 1: 2 purchases within 90 days
+    assert raw[1, 22] == pytest.approx(8.0)  # ... for 3.0 + 5.0
+    assert raw[1, 26:28] == pytest.approx([1.0, 1.0])  # one in each category
+    assert raw[1, 16:18] == pytest.approx([1.0, 0.0])  # within 30 days: only category 100
+    assert raw[1, 29] == pytest.approx(1.0)  # the view, 184 days ago, in the whole history
+    assert raw[1, -3:] == pytest.approx([184.0, 2.0, 3.0], abs=1e-6)  # first, last, baskets
+    assert raw[0, 3] == pytest.approx(1.0)  # customer 2: a return within 7 days
+    assert raw[0, 7] == pytest.approx(4.0)  # ... of 4.0
+
+
+def test_universal_profile_task_targets_take_the_third_most_purchased():
+    profile = _load("universal_profile.py")
+    rows = [(1, i, product, product // 10, "purchase", 1.0, "2024-01-02")
+            for product, n in [(10, 5), (20, 4), (31, 3), (30, 3), (40, 2)] for i in range(n)]
+    rows.append((1, 99, 50, 5, "purchase", 1.0, "2024-07-01"))  # after the cut-off
+    category, product = profile.task_targets(_events(rows), "2024-06-01")
+    assert product == 30  # 31 and 30 tie at 3 purchases: the lower id first
+    assert category == 2  # category 3 (6 purchases), 1 (5), 2 (4), 4 (2)
+
+
+def test_universal_profile_main_runs_at_a_tiny_size(capsys):
+    pytest.importorskip("torch")
+    profile = _load("universal_profile.py")
+    stats = profile.main(["--events", "20000", "--seeds", "0", "--hidden-units", "32",
+                          "--max-epochs", "2", "--no-write"])  # fmt: skip
+    line = _last_line(capsys.readouterr().out)
+    number = r"([0-9.]+|nan)/([0-9.]+|nan)"
+    found = re.fullmatch(
+        rf"universal_profile churn={number} category={number} product={number}", line
+    )
+    assert found, line
+    values = [float(v) for v in found.groups()]
+    assert all(0 <= v <= 1 for v in values)
+    assert values[0] == pytest.approx(stats["universal", "churn"][0], abs=1e-4)
+    # churn is planted in the generator (lifetimes): recency and counts must find it
+    assert values[1] > 0.6

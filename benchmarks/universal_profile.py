@@ -1,0 +1,318 @@
+"""The universal profile: one pretrained embedding per customer serving three tasks.
+
+How to run
+----------
+    .venv/bin/python benchmarks/universal_profile.py                  # 3 seeds, minutes on 2 cores
+    .venv/bin/python benchmarks/universal_profile.py --events 20000 --seeds 0 --no-write
+
+The RecSys Challenge 2025 protocol in miniature (issue #10), on generated data
+(:func:`sklearn_basemodel.datasets.make_events`, no malformed rows, one table per seed).
+
+Protocol
+--------
+* Cut-offs: training at the first of June .. October 2024 (monthly), test at 2024-11-01. At a
+  cut-off a customer's history is their events up to it; labels come from the 30 days after it.
+  Every training horizon ends before the test cut-off.
+* Task rows: the customers active at the cut-off (an event in its last 90 days).
+* Tasks (labels from the horizon): **churn**, no event at all; **category** propensity, a
+  purchase in category C; **product** propensity, a purchase of product P. C and P are the
+  3rd most purchased category and product before the first training cut-off (a rule fixed in
+  advance, not chosen by the results).
+* **Universal profile** (the library's recipe, its defaults): a ``CleoraEmbedder()`` of products
+  on the baskets before the test cut-off; :func:`~sklearn_basemodel.recipes.behavioral_profile`
+  of every customer's product history (decay half-life 30 days, a protocol choice) with RFM
+  columns; :func:`~sklearn_basemodel.recipes.pretrainer` (a ``SketchRecommender`` with its
+  default network and epochs) trained self-supervised to predict the products of the next 30
+  days at the training cut-offs, for every customer with a history and a non-empty horizon.
+  No task label is used. The profile is then ``embed()`` of the pretrained trunk: one fixed
+  vector per customer and cut-off.
+* **Aggregated-features profile**: per event type and window (last 7 / 30 / 90 days, all
+  history) the count and amount of events; per category the purchases in the last 30 and 90
+  days; days since the first and the last event, number of baskets; ``sign(x) log(1 + |x|)``.
+* For reference, the same head on the trunk's input (the behavioral profile's sketches and
+  RFM columns, densified): what the pretrained trunk adds, or loses, over its input.
+* **The head**, the same for every profile and every task: ``StandardScaler`` then scikit-learn's
+  ``MLPClassifier(hidden_layer_sizes=(64,), early_stopping=True)`` (its other defaults), fitted
+  on the rows of all training cut-offs and scored by ROC AUC on the test cut-off's rows.
+* Every figure is the mean of ``--seeds`` (0, 1, 2) with the standard deviation; a seed sets the
+  data and every model's ``random_state``.
+
+Output: a markdown table (printed and written to ``benchmarks/results/universal_profile.md``
+unless ``--no-write``), then the last line
+``universal_profile churn=<a>/<b> category=<a>/<b> product=<a>/<b>`` (a: universal profile,
+b: aggregated features; mean AUC over the seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results" / "universal_profile.md"
+TRAIN_CUTOFFS = ["2024-06-01", "2024-07-01", "2024-08-01", "2024-09-01", "2024-10-01"]
+TEST_CUTOFF = "2024-11-01"
+HORIZON_DAYS = 30
+ACTIVE_DAYS = 90
+WINDOWS = (7, 30, 90, None)  # None: the whole history
+RANK = 3  # the task's category and product: the 3rd most purchased before the first cut-off
+HALF_LIFE_DAYS = 30.0
+RFM = ["days_since_last", "days_since_first", "n_events", "total_amount"]
+TASKS = ("churn", "category", "product")
+# "sketches": the trunk's input (the behavioral profile itself), to tell what pretraining adds
+PROFILES = ("universal", "aggregated", "sketches")
+
+
+# --------------------------------------------------------------------------- rows and labels
+def task_targets(events, before):
+    """The category and the product of the propensity tasks: the RANK-th most purchased."""
+    past = events[(events["event_time"] < pd.Timestamp(before))
+                  & (events["event_type"] == "purchase")]  # fmt: skip
+    ranked = {}
+    for column in ("category_id", "product_id"):
+        counts = past[column].value_counts()
+        # ties broken by id, so the rule picks one key whatever the sort's stability
+        order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ranked[column] = int(order[min(RANK, len(order)) - 1][0])
+    return ranked["category_id"], ranked["product_id"]
+
+
+def customer_rows(events, cutoff, category, product):
+    """Every customer with a history at ``cutoff``: product history with ages (days), RFM,
+    the horizon's products (pretraining target), ``active`` and the three task labels."""
+    from sklearn_basemodel.recipes import histories_at
+
+    cutoff = pd.Timestamp(cutoff)
+    rows = histories_at(events, cutoff, horizon_days=HORIZON_DAYS,
+                        items={"products": "product_id"})  # fmt: skip
+    past = events[events["event_time"] <= cutoff]
+    rows["days_since_last"] = rows["products_ages"].map(min)
+    rows["days_since_first"] = rows["products_ages"].map(max)
+    rows["n_events"] = rows["products"].map(len)
+    rows["total_amount"] = past.groupby("customer_id")["amount"].sum().reindex(rows.index)
+    rows["active"] = rows["days_since_last"] <= ACTIVE_DAYS
+    end = cutoff + pd.Timedelta(days=HORIZON_DAYS)
+    horizon = events[(events["event_time"] > cutoff) & (events["event_time"] <= end)
+                     & (events["event_type"] == "purchase")]  # fmt: skip
+    rows["churn"] = rows["future"].map(len) == 0
+    rows["category"] = rows.index.isin(horizon.loc[horizon["category_id"] == category,
+                                                   "customer_id"])  # fmt: skip
+    rows["product"] = rows.index.isin(horizon.loc[horizon["product_id"] == product,
+                                                  "customer_id"])  # fmt: skip
+    return rows
+
+
+def aggregated_features(events, cutoff, customers, categories):
+    """The aggregated-features profile of ``customers`` at ``cutoff`` (signed log scale)."""
+    from sklearn_basemodel.recipes import signed_log1p
+
+    cutoff = pd.Timestamp(cutoff)
+    past = events[events["event_time"] <= cutoff]
+    age = (cutoff - past["event_time"]).dt.total_seconds() / 86_400
+    blocks = []
+    for window in WINDOWS:
+        part = past if window is None else past[age <= window]
+        name = "all" if window is None else f"{window}d"
+        by_type = part.groupby(["customer_id", "event_type"], observed=False)["amount"]
+        for stat in ("count", "sum"):
+            table = by_type.agg(stat).unstack(fill_value=0)
+            table.columns = [f"{t}_{stat}_{name}" for t in table.columns]
+            blocks.append(table)
+        if window in (30, 90):
+            buys = part[part["event_type"] == "purchase"]
+            table = pd.crosstab(buys["customer_id"], buys["category_id"])
+            table = table.reindex(columns=categories, fill_value=0)
+            table.columns = [f"category_{c}_{name}" for c in table.columns]
+            blocks.append(table)
+    grouped = past.groupby("customer_id")
+    blocks.append(pd.DataFrame({
+        "days_since_first": age.groupby(past["customer_id"]).max(),
+        "days_since_last": age.groupby(past["customer_id"]).min(),
+        "n_baskets": grouped["basket_id"].nunique(),
+    }))  # fmt: skip
+    features = pd.concat(blocks, axis=1).reindex(customers).fillna(0.0)
+    return signed_log1p(features.to_numpy(dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- the recipe
+def pretrain(events, train_rows, seed, network):
+    """Cleora item vectors, the behavioral profile and the pretrained recommender (fitted)."""
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_basemodel import CleoraEmbedder, EMDESketcher
+    from sklearn_basemodel.recipes import behavioral_profile, pretrainer
+
+    before = events[events["event_time"] <= pd.Timestamp(TEST_CUTOFF)]
+    baskets = before.groupby("basket_id")["product_id"].agg(list).tolist()
+    vectors = CleoraEmbedder(random_state=seed).fit(baskets)
+    profile = behavioral_profile(vectors, items="products", ages="products_ages",
+                                 half_life=HALF_LIFE_DAYS, rfm=RFM, random_state=seed)  # fmt: skip
+    rows = train_rows[train_rows["future"].map(len) > 0]
+    target = EMDESketcher(embedder=FrozenEstimator(vectors), random_state=seed)
+    recommender = pretrainer(target, random_state=seed, **network)
+    recommender.fit(profile.fit_transform(rows), rows["future"].tolist())
+    return profile, recommender, len(rows)
+
+
+def head(seed):
+    """The one small head every profile and task goes through."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(),
+        MLPClassifier(hidden_layer_sizes=(64,), early_stopping=True, random_state=seed),
+    )
+
+
+def _dense(X):
+    import scipy.sparse as sp
+
+    return X.toarray() if sp.issparse(X) else np.asarray(X)
+
+
+def auc(y_true, scores):
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y_true, scores)) if len(set(y_true)) == 2 else float("nan")
+
+
+def run_seed(seed, args, network):
+    """AUC of every (profile, task) on one generated table, and a few counts."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_basemodel.datasets import make_events
+
+    events = make_events(args.events, malformed_fraction=0.0, random_state=seed)
+    events["customer_id"] = events["customer_id"].astype(np.int64)
+    category, product = task_targets(events, TRAIN_CUTOFFS[0])
+    categories = sorted(events["category_id"].unique())
+    per_cutoff = {c: customer_rows(events, c, category, product)
+                  for c in [*TRAIN_CUTOFFS, TEST_CUTOFF]}  # fmt: skip
+    train_all = pd.concat([per_cutoff[c] for c in TRAIN_CUTOFFS])
+    t0 = time.perf_counter()
+    profile, recommender, n_pretrain = pretrain(events, train_all, seed, network)
+    pretrain_s = time.perf_counter() - t0
+
+    def features(cutoffs):
+        rows = [per_cutoff[c][per_cutoff[c]["active"]] for c in cutoffs]
+        sketches = [_dense(profile.transform(r)) for r in rows]
+        universal = np.vstack([recommender.embed(x) for x in sketches])
+        aggregated = np.vstack([aggregated_features(events, c, r.index, categories)
+                                for c, r in zip(cutoffs, rows)])  # fmt: skip
+        profiles = {"universal": universal, "aggregated": aggregated,
+                    "sketches": np.vstack(sketches)}  # fmt: skip
+        return profiles, pd.concat(rows)
+
+    X_train, train = features(TRAIN_CUTOFFS)
+    X_test, test = features([TEST_CUTOFF])
+    scores = {}
+    for task in TASKS:
+        for name in PROFILES:
+            with warnings.catch_warnings():  # early stopping may end before convergence
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = head(seed).fit(X_train[name], train[task].to_numpy())
+            scores[name, task] = auc(test[task].to_numpy(),
+                                     model.predict_proba(X_test[name])[:, 1])  # fmt: skip
+    info = {
+        "customers": int(events["customer_id"].nunique()), "category": category,
+        "product": product, "pretrain_rows": n_pretrain, "pretrain_s": pretrain_s,
+        "train_rows": len(train), "test_rows": len(test),
+        "widths": {name: X_train[name].shape[1] for name in PROFILES},
+        "positives": {task: float(test[task].mean()) for task in TASKS},
+    }  # fmt: skip
+    return scores, info
+
+
+# --------------------------------------------------------------------------- report
+def summary(per_seed):
+    """(profile, task) -> (mean, std) over the seeds (NaN AUCs, a one-class test, skipped)."""
+    keys = per_seed[0].keys()
+    values = {key: np.array([s[key] for s in per_seed], dtype=float) for key in keys}
+    return {key: (float(np.nanmean(v)) if np.isfinite(v).any() else float("nan"),
+                  float(np.nanstd(v)) if np.isfinite(v).any() else float("nan"))
+            for key, v in values.items()}  # fmt: skip
+
+
+def table(stats, infos, args, network, seconds, load_before):
+    first = infos[0]
+    lines = [
+        "## Universal profile: one pretrained embedding, three tasks, the same head",
+        "",
+        f"make_events({args.events:,}) per seed ({first['customers']:,} customers for seed "
+        f"{args.seeds[0]}); training cut-offs {TRAIN_CUTOFFS[0]} .. {TRAIN_CUTOFFS[-1]} "
+        f"(monthly), test cut-off {TEST_CUTOFF}, {HORIZON_DAYS}-day horizon, rows = customers "
+        f"active in the last {ACTIVE_DAYS} days ({first['train_rows']:,} train / "
+        f"{first['test_rows']:,} test rows for seed {args.seeds[0]}). Category and product: the "
+        f"{RANK}rd most purchased before {TRAIN_CUTOFFS[0]}. Pretraining: "
+        f"{first['pretrain_rows']:,} rows, {first['pretrain_s']:.0f} s; network "
+        f"{network or 'library defaults'}. Profile widths: universal "
+        f"{first['widths']['universal']}, aggregated {first['widths']['aggregated']}, sketches "
+        f"{first['widths']['sketches']}. Head: "
+        "StandardScaler + MLPClassifier((64,), early_stopping=True).",
+        "",
+        f"ROC AUC on the test cut-off, mean +- std over seeds {', '.join(map(str, args.seeds))}:",
+        "",
+        "| task | test positives | universal profile (embed of the pretrained trunk) | "
+        "aggregated features | better | for reference: the trunk's input (sketches + RFM) |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for task in TASKS:
+        (a, sa), (b, sb) = stats["universal", task], stats["aggregated", task]
+        share = np.mean([info["positives"][task] for info in infos])
+        winner = "universal" if a > b else "aggregated" if b > a else "tie"
+        c, sc = stats["sketches", task]
+        lines.append(f"| {task} | {share:.1%} | {a:.4f} +- {sa:.4f} | {b:.4f} +- {sb:.4f} | "
+                     f"{winner} | {c:.4f} +- {sc:.4f} |")  # fmt: skip
+    lines += ["", f"Total {seconds:.0f} s, {os.cpu_count()} CPUs; load average {load_before:.1f} "
+              f"before, {os.getloadavg()[0]:.1f} after (the machine may be shared)."]
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=150_000, help="events per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--hidden-units", type=int, default=None,
+                        help="pretrainer width (default: the library's); for smoke runs")  # fmt: skip
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="pretrainer epochs (default: the library's); for smoke runs")  # fmt: skip
+    parser.add_argument("--no-write", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    network = {k: v for k, v in (("hidden_units", args.hidden_units),
+                                 ("max_epochs", args.max_epochs)) if v is not None}  # fmt: skip
+    t0, load_before = time.perf_counter(), os.getloadavg()[0]
+    per_seed, infos = [], []
+    for seed in args.seeds:
+        scores, info = run_seed(seed, args, network)
+        per_seed.append(scores)
+        infos.append(info)
+        print(f"seed {seed}: " + ", ".join(f"{p}/{t} {v:.4f}" for (p, t), v in scores.items()),
+              flush=True)  # fmt: skip
+    stats = summary(per_seed)
+    report = table(stats, infos, args, network, time.perf_counter() - t0, load_before)
+    print(report)
+    if not args.no_write:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(report + "\n")
+    print("universal_profile " + " ".join(
+        f"{task}={stats['universal', task][0]:.4f}/{stats['aggregated', task][0]:.4f}"
+        for task in TASKS))  # fmt: skip
+    return stats
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
