@@ -4,8 +4,8 @@ Subcommands:
 
 * ``basemodel dbt-path``: print where the ``basemodel`` dbt package is installed, for
   ``packages.yml: - local: <path>`` in your own dbt project.
-* ``basemodel demo``: the whole pipeline on generated events (DuckDB, the dbt package,
-  Cleora, EMDE, pretraining, churn fine-tuning, grid search) with a report and plots.
+* ``basemodel demo``: the workflow below on generated events (init, evaluate, fit, predict,
+  explain), with every raw row reconciled, a report and plots.
 * ``basemodel init | fit | evaluate | predict | update | explain``: the workflow on your own
   warehouse, driven by ``basemodel.yml`` (:mod:`sklearn_basemodel.workflow`; the same
   functions in Python).
@@ -18,6 +18,7 @@ list the ``_add_`` function in ``_SUBCOMMANDS``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -61,13 +62,13 @@ def _add_demo(subparsers):
         "demo",
         help="run the whole pipeline on generated events and write a report",
         description=(
-            "Generate raw events (about 1% malformed) into a DuckDB file, run the basemodel dbt "
-            "package on it, embed products and categories with Cleora, sketch histories with "
-            "EMDE, pretrain a SketchRecommender, fine-tune a SketchClassifier for churn with a "
-            "small GridSearchCV, and compare with popularity, personal-frequency and RFM "
-            "gradient-boosting baselines. Prints each stage with its time and writes "
-            "report.md, results.json, plots, the DuckDB file and the dbt project to the "
-            "output folder."
+            "Generate raw events (about 1% malformed) into a DuckDB file and run the user "
+            "workflow on them: `basemodel init` on the table and a few edits to basemodel.yml, "
+            "`evaluate` (the backtest against popularity, own-history and RFM gradient-boosting "
+            "baselines), `fit`, `predict --as-of now` (scores written back) and `explain churn`; "
+            "every raw row is reconciled with the generator's record. Prints each stage with "
+            "its time and writes report.md, results.json, plots, the DuckDB file and the "
+            "project to the output folder."
         ),
     )
     parser.add_argument(
@@ -81,8 +82,8 @@ def _add_demo(subparsers):
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
-        "--no-grid-search", dest="grid_search", action="store_false",
-        help="skip the GridSearchCV stage",
+        "--no-grid-search", dest="no_grid_search", action="store_true",
+        help="deprecated, no effect: the workflow chooses each task's model itself",
     )  # fmt: skip
     parser.add_argument(
         "--no-plots", dest="plots", action="store_false", help="do not draw the plots"
@@ -99,11 +100,13 @@ def _run_demo(args):
     if args.events < 1000:
         print("basemodel demo: --events must be at least 1000", file=sys.stderr)
         return 2
+    if args.no_grid_search:
+        print("basemodel demo: --no-grid-search is deprecated and has no effect (the workflow "
+              "chooses each task's model itself)", file=sys.stderr)  # fmt: skip
     results = run_demo(
         n_events=args.events,
         output_dir=args.output,
         random_state=args.seed,
-        grid_search=args.grid_search,
         plots=args.plots,
         verbose=not args.quiet,
     )
@@ -271,6 +274,10 @@ def main(argv=None):
         The exit status: 0 on success, 2 for a usage error (as argparse) or a project file
         that cannot be used (the message names the key and the fix).
     """
+    # Idle OpenMP threads (torch's, scikit-learn's) sleep instead of spinning: on a few shared
+    # cores spinning threads of one library starve the other's. Read when a runtime starts, so
+    # it takes effect only if set before torch or scikit-learn is first imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if not hasattr(args, "handler"):

@@ -1,7 +1,7 @@
 """What the demo shows: progress lines, the markdown report, the plots.
 
-* :class:`Progress` prints each stage as it starts and its time when it ends;
-  :func:`epoch_printer` / :func:`print_epochs` print a network's epochs.
+* :class:`Progress` prints each stage as it starts and its time when it ends (the demo and the
+  workflow's commands use it).
 * :func:`format_report` turns the results of :func:`sklearn_basemodel.demo.run_demo` into
   markdown; :func:`write_results` writes ``report.md`` and ``results.json``.
 * :func:`plot_training_curves` and :func:`plot_product_map` draw the plots (nothing without
@@ -20,11 +20,9 @@ import pandas as pd
 
 __all__ = [
     "Progress",
-    "epoch_printer",
     "format_report",
     "plot_product_map",
     "plot_training_curves",
-    "print_epochs",
     "pyplot",
     "write_results",
 ]
@@ -65,37 +63,6 @@ class Progress:
             detail = f": {'; '.join(notes)}" if notes else ""
             cpu = self.cpu_timings[name]
             self.print(f"      done in {elapsed:.1f} s (CPU {cpu:.1f} s){detail}")
-
-
-def epoch_printer(prefix, verbose):
-    """A skorch callback printing one line per epoch (or None when not verbose)."""
-    if not verbose:
-        return None
-    from skorch.callbacks import Callback
-
-    class EpochLine(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            row = net.history[-1]
-            parts = [
-                f"epoch {row['epoch']:>2}/{net.max_epochs}",
-                f"train loss {row['train_loss']:.4f}",
-            ]
-            if "valid_loss" in row:
-                parts.append(f"valid loss {row['valid_loss']:.4f}")
-            parts.append(f"{row['dur']:.1f} s")
-            print(f"      {prefix}: " + "  ".join(parts), flush=True)
-
-    return [("epoch_line", EpochLine())]
-
-
-def print_epochs(prefix, history, verbose):
-    if not verbose:
-        return
-    for row in history:
-        valid = f"  valid loss {row['valid_loss']:.4f}" if "valid_loss" in row else ""
-        print(f"      {prefix}: epoch {row['epoch']:>2}  train loss {row['train_loss']:.4f}"
-              f"{valid}  {row['dur']:.1f} s", flush=True)  # fmt: skip
-
 
 
 # --------------------------------------------------------------------------- plots
@@ -187,9 +154,34 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
+def _number(value):
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
+
+
+def _intro_section(results):
+    guess, fitted = results["init_guess"], results["fit"]
+    nodes = ", ".join(f"{n} {k}" for k, n in fitted["dbt_nodes"].items())
+    edits = [[f"`{e['key']}`", f"`{json.dumps(e['value'])}`", e["why"]] for e in results["edits"]]
+    return [
+        f"{results['n_events']:,} generated events (seed {results['random_state']}) in DuckDB "
+        f"(`{results['database']}`, table `raw_events`), run through the user workflow: "
+        "`basemodel init`, a few edits, `evaluate`, `fit`, `predict`, `explain`.",
+        "",
+        "## The project",
+        "",
+        f"`basemodel init` guessed the customer `{guess['customer']}`, the time "
+        f"`{guess['time']}`, the items {', '.join(f'`{i}`' for i in guess['items'])} and the "
+        f"basket `{guess['group']}`. The edits then made to `project/basemodel.yml`:",
+        "",
+        _table(["key", "value", "why"], edits),
+        "",
+        f"`dbt build` of the last fit: {nodes}.",
+        "",
+    ]
+
+
 def _rows_section(results):
     rows = results["rows"]
-    nodes = ", ".join(f"{n} {k}" for k, n in results["dbt_nodes"].items())
     rejected = [
         [reason, f"{n:,}",
          ", ".join(f"{s} ({c:,})" for s, c in rows["crosstab"].get(reason, {}).items())]
@@ -197,10 +189,6 @@ def _rows_section(results):
     ]  # fmt: skip
     generated = ", ".join(f"{k} {v:,}" for k, v in rows["generated_malformed"].items())
     return [
-        f"{results['n_events']:,} generated events (seed {results['random_state']}), loaded into "
-        f"DuckDB (`{results['database']}`) and prepared by the `basemodel` dbt package "
-        f"(`dbt build`: {nodes}).",
-        "",
         "## Rows",
         "",
         _table(
@@ -212,14 +200,16 @@ def _rows_section(results):
             ],
         ),
         "",
-        "Rejected rows by reason, matched row by row with the rows the generator broke:",
+        "Rejected rows by reason, matched row by row (`source_row`) with the rows the generator "
+        "broke:",
         "",
         _table(["rejection reason (dbt)", "rows", "generated as"], rejected),
         "",
         f"Generated malformed rows: {generated}.",
-        f"Reconciliation: raw = staged + rejected ({rows['raw']:,} = {rows['staged']:,} + "
-        f"{rows['rejected']:,}), and every malformed row of a kind the package checks for was "
-        f"rejected with the matching reason: **{'yes' if rows['reconciled'] else 'NO'}**.",
+        f"Reconciliation: every raw row number is in exactly one of the staged and rejected "
+        f"tables ({rows['raw']:,} = {rows['staged']:,} + {rows['rejected']:,}), and every "
+        f"malformed row of a kind the package checks for was rejected with the matching reason: "
+        f"**{'yes' if rows['reconciled'] else 'NO'}**.",
         f"Negative amounts: the package has no rule for them, so the "
         f"{rows['negative_amount_generated']:,} generated ones are staged; "
         f"{rows['negative_amount_staged']:,} staged events have an amount below zero "
@@ -228,86 +218,97 @@ def _rows_section(results):
     ]
 
 
-def _data_section(results):
-    data, embeddings = results["data"], results["embeddings"]
-    splits = ", ".join(data["train_splits"])
-    return [
-        "## Data read back",
-        "",
-        _table(
-            ["", "rows"],
-            [
-                ["baskets (`basemodel_hyperedges`) before the test split", f"{data['baskets']:,}"],
-                ["histories (`basemodel_entity_history`), all splits", f"{data['histories']:,}"],
-                [f"training rows (splits {splits})", f"{data['train_rows']:,}"],
-                ["  with events in the next 30 days (recommender)",
-                 f"{data['train_rows_with_future']:,}"],
-                [f"test rows (split {data['test_split']})", f"{data['test_rows']:,}"],
-                ["  with events in the next 30 days (Recall@10)",
-                 f"{data['test_rows_with_future']:,}"],
-                ["products / categories embedded",
-                 f"{data['products']:,} / {data['categories']:,}"],
-                ["model input width (sketches + RFM)", f"{data['n_features']:,}"],
-            ],
-        ),  # fmt: skip
-        "",
-        f"Cleora product embeddings: {embeddings['same_category_share']:.0%} of each product's "
-        f"10 nearest products share its category (chance: {embeddings['chance_share']:.0%}).",
-        "",
-    ]
-
-
-def _recall_section(results):
-    rec, split = results["recall_at_10"], results["data"]["test_split"]
-    names = {
-        "popularity": "popularity (most frequent products of the last 30 days)",
-        "personal_frequency": "personal frequency (own decayed history, then popular)",
-        "sketch_recommender": "SketchRecommender",
-        "sketch_recommender_with_history": "SketchRecommender + own history (boost)",
-    }
-    return [
-        f"## Recommendation: Recall@10 on the test split ({split}, next 30 days)",
-        "",
-        _table(["model", "Recall@10"], [[names[k], f"{v:.4f}"] for k, v in rec.items()]),
-        "",
-    ]
-
-
-def _churn_section(results):
-    churn, search = results["churn_auc"], results["grid_search"]
-    params = ", ".join(f"{k}={v}" for k, v in churn["classifier_params"].items())
-    if search:
-        params += ", chosen by GridSearchCV"
+def _backtest_section(results):
+    backtest = results["backtest"]
     out = [
-        "## Churn (no event in the next 30 days): ROC AUC on the test split",
+        "## Backtest (`basemodel evaluate`)",
         "",
-        f"Churn rate: {churn['train_churn_rate']:.1%} (training rows), "
-        f"{churn['test_churn_rate']:.1%} (test rows).",
-        "",
-        _table(
-            ["model", "AUC"],
-            [
-                ["RFM features + HistGradientBoostingClassifier",
-                 f"{churn['rfm_gradient_boosting']:.4f}"],
-                [f"SketchClassifier fine-tuned from the recommender's trunk ({params})",
-                 f"{churn['sketch_classifier']:.4f}"],
-            ],
-        ),  # fmt: skip
+        f"Trained on the cut-offs {', '.join(backtest['train_cut_offs'])}; tested on "
+        f"{', '.join(backtest['test_cut_offs'])}, labels over the next "
+        f"{backtest['horizon_days']} days.",
         "",
     ]
-    if search:
-        candidates = [
-            [r["rank"], ", ".join(f"{k}={v}" for k, v in r["params"].items()),
-             f"{r['mean_auc']:.4f}", f"{r['std_auc']:.4f}", f"{r['mean_fit_seconds']:.1f}"]
-            for r in sorted(search["results"], key=lambda r: r["rank"])
-        ]  # fmt: skip
+    items = backtest.get("next_items")
+    if items:
+        scored = {name: v for name, v in items.items() if isinstance(v, dict)}
+        metrics = list(next(iter(scored.values())))
         out += [
-            f"GridSearchCV over the churn pipeline ({search['cv']} folds grouped by customer, "
-            "scoring ROC AUC; the best candidate is refitted on all training rows):",
+            f"Next items ({items['rows']:,} test customers with items in the horizon):",
             "",
-            _table(["rank", "params", "mean CV AUC", "std", "mean fit time (s)"], candidates),
+            _table(["model", *metrics], [[name, *(_number(v[m]) for m in metrics)]
+                                         for name, v in scored.items()]),
             "",
-        ]
+        ]  # fmt: skip
+    tasks = [
+        [name, s["metric"], f"{_number(s['model'])} ({s['kept']})",
+         _number(s["rfm_gradient_boosting"]), f"{s['rows']:,}"]
+        for name, s in backtest.get("tasks", {}).items()
+    ]  # fmt: skip
+    if tasks:
+        out += [
+            "Tasks, the model kept on the validation customers against gradient boosting on the "
+            "RFM columns (ROC AUC: higher is better; mean absolute error: lower is better):",
+            "",
+            _table(["task", "metric", "model (kept)", "RFM + gradient boosting", "test rows"],
+                   tasks),
+            "",
+        ]  # fmt: skip
+    return out
+
+
+def _fit_section(results):
+    fitted = results["fit"]
+    rows = [
+        [name, chosen["kept"], ", ".join(f"{k} {_number(v)}" for k, v in chosen["validation"].items()),
+         f"{chosen['rows']:,}"]
+        for name, chosen in fitted["chosen"].items()
+    ]  # fmt: skip
+    return [
+        "## The fitted model (`basemodel fit`)",
+        "",
+        f"Model version `{fitted['model_version']}`, trained on {fitted['training_rows']:,} "
+        f"history rows of the cut-offs {', '.join(fitted['cut_offs'])} and "
+        f"{fitted['baskets']:,} baskets. Each task keeps the better candidate on held-out "
+        "customers (validation: ROC AUC, or minus the mean absolute error):",
+        "",
+        _table(["task", "kept", "validation scores", "rows"], rows),
+        "",
+    ]
+
+
+def _predict_section(results):
+    scored = results["predict"]
+    return [
+        "## Scores written back (`basemodel predict --as-of now`)",
+        "",
+        f"{scored['population']:,} customers active in the {scored['active_days']} days before "
+        f"{scored['as_of']} "
+        f"scored by model `{scored['model_version']}`, written to the DuckDB file:",
+        "",
+        _table(["table", "rows"], [[f"`{t}`", f"{n:,}"] for t, n in scored["written"].items()]),
+        "",
+    ]
+
+
+def _explain_section(results):
+    explanation = results["explanation"]
+    header = ["table", "column", "value", "attribution", "mean absolute attribution"]
+    rows = [[r["table"], r["column"], r["value"], f"{r['attribution']:+.4f}",
+             f"{r['mean_abs_attribution']:.4f}"] for r in explanation["top"]]  # fmt: skip
+    out = [
+        f"## What drives {explanation['task']} (`basemodel explain {explanation['task']}`)",
+        "",
+        f"Attributions of the fine-tuned network on {explanation['n_rows']:,} scored customers, "
+        "aggregated to source table, column and value (the largest first):",
+        "",
+        _table(header, rows),
+        "",
+    ]
+    if "embeddings" in results:
+        share = results["embeddings"]
+        out += [f"Cleora product embeddings: {share['same_category_share']:.0%} of each "
+                f"product's 10 nearest products share its category (chance: "
+                f"{share['chance_share']:.0%}).", ""]  # fmt: skip
     return out
 
 
@@ -333,11 +334,9 @@ def _timing_section(results):
 def format_report(results):
     """The demo's results (the dict :func:`run_demo` returns) as a markdown report."""
     out = ["# sklearn-basemodel demo report", ""]
-    out += _rows_section(results)
-    out += _data_section(results)
-    out += _recall_section(results)
-    out += _churn_section(results)
-    out += _timing_section(results)
+    for section in (_intro_section, _rows_section, _backtest_section, _fit_section,
+                    _predict_section, _explain_section, _timing_section):
+        out += section(results)
     out += ["## Files", ""] + [f"- `{name}`" for name in results["files"]]
     if results.get("notes"):
         out += ["", "## Notes", ""] + [f"- {note}" for note in results["notes"]]

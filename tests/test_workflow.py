@@ -18,10 +18,10 @@ pytest.importorskip("torch")
 pytest.importorskip("dbt.version")
 duckdb = pytest.importorskip("duckdb")
 
-from test_dbt_package import postgres  # noqa: E402, F401  (a fixture)
+from test_dbt_package import postgres  # noqa: F401  (a fixture)
 
-from sklearn_basemodel.datasets import make_events  # noqa: E402
-from sklearn_basemodel.workflow import (  # noqa: E402
+from sklearn_basemodel.datasets import make_events
+from sklearn_basemodel.workflow import (
     Project,
     fit,
     load_model,

@@ -14,7 +14,11 @@ import pandas as pd
 import pytest
 from test_dbt_package import postgres  # noqa: F401  (a fixture)
 
-from sklearn_basemodel.workflow.fold import PROFILE_COLUMNS, fold_events, profile_columns
+from sklearn_basemodel.workflow.fold import (
+    PROFILE_COLUMNS,
+    fold_events,
+    profile_columns,
+)
 
 ITEMS = ["product", "category"]
 DECAY_RATE = 0.05

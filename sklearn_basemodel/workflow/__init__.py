@@ -23,7 +23,8 @@ _EXPORTS = {
     "init_project": ".starter",
 }
 
-__all__ = sorted(["Project", "ProjectError", "load_project", *_EXPORTS])
+__all__ = ["Project", "ProjectError", "evaluate", "explain", "fit", "guess_project",
+           "init_project", "load_model", "load_project", "predict", "update"]  # fmt: skip
 
 
 def __getattr__(name):

@@ -29,7 +29,7 @@ from .config import Project, load_project
 from .data import as_of_time, fill_amounts, read_baskets, read_descriptions, read_rows
 from .fold import profile_columns
 from .model_dir import load_model, save_model, save_profiles
-from .training import fit_models, item_names, task_targets
+from .training import fit_models, item_names, one_openmp_thread, task_targets
 
 __all__ = ["evaluate", "explain", "fit", "predict", "update"]
 
@@ -136,32 +136,41 @@ def _recommendation_scores(models, baskets, test, project):
 
 def _task_scores(models, train, test, project):
     """Per binary / amount task: the model's test score and RFM gradient boosting's."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.metrics import mean_absolute_error, roc_auc_score
-
     from .training import rfm_columns
 
     rfm, seed, out = rfm_columns(project), project.model.random_state, {}
     for name, (kind, column) in task_targets(project).items():
-        if kind == "items":
-            continue
-        fit_rows = train[train["in_churn_population"].astype(bool) & train[column].notna()]
-        rows = test[test["in_churn_population"].astype(bool) & test[column].notna()]
-        y = rows[column].to_numpy(np.float64)
+        if kind != "items":
+            out[name] = _task_score(models, name, kind, column, train, test, rfm, seed)
+    return out
+
+
+def _task_score(models, name, kind, column, train, test, rfm, seed):
+    """The model's test score on one task and RFM gradient boosting's (fitted on train)."""
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
+    from sklearn.metrics import mean_absolute_error, roc_auc_score
+
+    fit_rows = train[train["in_churn_population"].astype(bool) & train[column].notna()]
+    rows = test[test["in_churn_population"].astype(bool) & test[column].notna()]
+    y = rows[column].to_numpy(np.float64)
+    model = models.predict(rows)[name].to_numpy()
+    with one_openmp_thread():
         if kind == "binary":
             booster = HistGradientBoostingClassifier(random_state=seed)
             booster.fit(fit_rows[rfm], fit_rows[column].astype(int))
-            score = {"model": roc_auc_score(y, models.tasks[name].predict_proba(rows)[:, 1]),
+            score = {"model": roc_auc_score(y, model),
                      "rfm_gradient_boosting": roc_auc_score(y, booster.predict_proba(rows[rfm])[:, 1]),
                      "metric": "roc_auc", "positive_rate": float(y.mean())}  # fmt: skip
         else:
             booster = HistGradientBoostingRegressor(random_state=seed)
             booster.fit(fit_rows[rfm], fit_rows[column])
-            score = {"model": mean_absolute_error(y, models.tasks[name].predict(rows)),
+            score = {"model": mean_absolute_error(y, model),
                      "rfm_gradient_boosting": mean_absolute_error(y, booster.predict(rows[rfm])),
                      "metric": "mean_absolute_error (lower is better)"}  # fmt: skip
-        out[name] = score | {"rows": len(rows), "kept": models.chosen[name]["kept"]}
-    return out
+    return score | {"rows": len(rows), "kept": models.chosen[name]["kept"]}
 
 
 def _span(cut_offs):
@@ -171,10 +180,10 @@ def _span(cut_offs):
 
 
 def _report_text(results):
-    lines = ["# Backtest", "",
-             f"Trained on {_span(results['train_cut_offs'])}; tested on "
-             f"{_span(results['test_cut_offs'])} (labels over the next {results['horizon_days']} "
-             "days).", ""]  # fmt: skip
+    period = (f"Trained on {_span(results['train_cut_offs'])}; tested on "
+              f"{_span(results['test_cut_offs'])} (labels over the next "
+              f"{results['horizon_days']} days).")  # fmt: skip
+    lines = ["# Backtest", "", period, ""]
     if "next_items" in results:
         scores = results["next_items"]
         metrics = [m for m in next(iter(v for v in scores.values() if isinstance(v, dict)))]

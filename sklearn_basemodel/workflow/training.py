@@ -17,6 +17,7 @@ The result, :class:`Models`, predicts every task for new rows (:meth:`Models.pre
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 
@@ -127,10 +128,12 @@ class Models:
         """One score column per task (probability of the event, or the amount)."""
         out = {}
         for name, model in self.tasks.items():
-            if hasattr(model, "predict_proba"):
-                out[name] = model.predict_proba(rows)[:, 1]
-            else:
-                out[name] = model.predict(rows)
+            network = self.chosen.get(name, {}).get("kept") == "network"
+            with contextlib.nullcontext() if network else one_openmp_thread():
+                if hasattr(model, "predict_proba"):
+                    out[name] = model.predict_proba(rows)[:, 1]
+                else:
+                    out[name] = model.predict(rows)
         return pd.DataFrame(out, index=rows.index)
 
 
@@ -238,7 +241,10 @@ def _score(kind, model, rows, y):
 def _candidates(kind, project, profile, recommender, progress_bar):
     """The network fine-tuned from the pretrained trunk, and gradient boosting on RFM."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
     from sklearn.pipeline import Pipeline
 
     from ..recipes import fine_tuner
@@ -249,6 +255,14 @@ def _candidates(kind, project, profile, recommender, progress_bar):
                HistGradientBoostingRegressor)(random_state=project.model.random_state)  # fmt: skip
     rfm = ColumnTransformer([("rfm", "passthrough", rfm_columns(project))])
     return {"network": network, "rfm_gradient_boosting": Pipeline([("rfm", rfm), ("model", booster)])}
+
+
+def one_openmp_thread():
+    """Gradient boosting's OpenMP threads busy-wait between fits and fight torch's for the
+    cores (a 20x slowdown measured on 2 cores): run it single-threaded (it is the cheap model)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="openmp")
 
 
 def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
@@ -264,8 +278,9 @@ def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log)
     scores, fitted = {}, {}
     for label, candidate in _candidates(kind, project, profile, model, progress_bar).items():
         target = train[column].to_numpy(dtype=np.int64 if kind == "binary" else np.float64)
-        fitted[label] = candidate.fit(train, target)
-        scores[label] = _score(kind, fitted[label], valid, valid[column].to_numpy())
+        with contextlib.nullcontext() if label == "network" else one_openmp_thread():
+            fitted[label] = candidate.fit(train, target)
+            scores[label] = _score(kind, fitted[label], valid, valid[column].to_numpy())
     best = max(scores, key=lambda label: -np.inf if np.isnan(scores[label]) else scores[label])
     log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()) + f"; kept {best}")
     chosen = {"kept": best, "validation": scores, "rows": len(population)}
