@@ -11,7 +11,7 @@
 * :mod:`~sklearn_basemodel.warehouse.connections`: DuckDB connections and quoted identifiers.
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 # Public name -> module, loaded on first use: `basemodel dbt-path` needs only dbt.py, not
 # DuckDB or Arrow (the [dbt] extra).
@@ -35,13 +35,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)

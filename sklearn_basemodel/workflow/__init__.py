@@ -6,7 +6,7 @@ a DuckDB table; :func:`fit`, :func:`evaluate`, :func:`predict`, :func:`update` a
 command line calls the same functions); :func:`load_model` reads a saved model directory.
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 from .config import Project, ProjectError, load_project
 
@@ -27,13 +27,4 @@ __all__ = ["Project", "ProjectError", "evaluate", "explain", "fit", "guess_proje
            "init_project", "load_model", "load_project", "predict", "update"]  # fmt: skip
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)
