@@ -63,9 +63,101 @@ def test_yoochoose_end_to_end_on_a_synthetic_chain(tmp_path):
     assert 0 < mrr <= hr <= 1
     report = out.read_text()
     assert "| SR | 1.0000 | 1.0000 |" in report  # a deterministic successor: SR is perfect
-    assert f"| {hr:.4f} | {mrr:.4f} |" in report.splitlines()[-5]  # the boosted EMDE row
-    tuned = _run("yoochoose.py", "--data", folder, "--epochs", "1", "--threads", "1", "--tune")
-    assert "validation: fit on" in tuned and tuned.count("| True |") == tuned.count("| False |")
+    boosted = [line for line in report.splitlines() if line.startswith("| **EMDE + history")]
+    assert len(boosted) == 1 and f"| {hr:.4f} | {mrr:.4f} |" in boosted[0]
+    # the report names the settings the selection chose: one of the grid, the best row of the
+    # validation table (which is ranked as the selection ranks)
+    chosen = re.search(r"\*\*history_weight=([0-9.]+), half-life=([0-9.]+|None)\*\*", report)
+    assert chosen, report
+    weight, half_life = chosen.groups()
+    yoochoose = _load("yoochoose.py")
+    assert float(weight) in yoochoose.HISTORY_WEIGHTS
+    assert half_life in [str(h) for h in yoochoose.HISTORY_HALF_LIVES]
+    table = report[report.index("| half-life | history_weight |"):].splitlines()
+    assert table[2].startswith(f"| {half_life} | {weight} |")
+    assert f"weight {weight}, half-life {half_life} clicks" in boosted[0]
+
+
+def _tafeng_files(folder, n_users=60, n_items=30, seed=0):
+    """Ta-Feng's files for users who buy their own three items in every basket (plus one random
+    item) and again in the future basket: their own frequency finds the future exactly."""
+    import json
+
+    rng = np.random.default_rng(seed)
+    history, future = {}, {}
+    for user in range(n_users):
+        own = [user % n_items, (user + 7) % n_items, (user + 13) % n_items]
+        baskets = [own + [int(rng.integers(n_items))] for _ in range(int(rng.integers(3, 6)))]
+        history[str(user)] = [[-1], *baskets, [-1]]
+        future[str(user)] = [[-1], own, [-1]]
+    folder.mkdir()
+    (folder / "history.json").write_text(json.dumps(history))
+    (folder / "future.json").write_text(json.dumps(future))
+    users = rng.permutation(n_users).tolist()
+    for index in range(3):
+        keyset = {"train": users[:40], "val": users[40:50], "test": users[50:],
+                  "item_num": n_items}  # fmt: skip
+        (folder / f"keyset_{index}.json").write_text(json.dumps(keyset))
+
+
+@pytest.mark.slow
+def test_tafeng_end_to_end_on_repeated_baskets(tmp_path):
+    _tafeng_files(tmp_path / "tafeng")
+    out = _run("tafeng.py", "--data", tmp_path, "--keysets", "0", "--threads", "1",
+               "--no-write")  # fmt: skip
+    found = re.fullmatch(r"tafeng recall@10=([0-9.]+) ndcg@10=([0-9.]+) "
+                         r"model_recall@10=([0-9.]+)", _last_line(out))  # fmt: skip
+    assert found, _last_line(out)
+    recall, ndcg, alone = (float(v) for v in found.groups())
+    assert "| GP-TopFreq (computed here) | 1.0000 | 1.0000 | 1.0000 |" in out
+    cell = lambda v: f"{v:.4f}".lstrip("0")
+    assert f"| **EMDE fine-tuned + history boost** | {cell(recall)} | {cell(ndcg)} |" in out
+    assert f"| EMDE fine-tuned, model only | {cell(alone)} |" in out
+    # the val users' own purchases are their future: the selection turns the boost on
+    tafeng = _load("tafeng.py")
+    row = re.search(r"\| 0 \| 1\.0000 / 1\.0000 \| [0-9.]+ / [0-9.]+ \| ([0-9.]+) \| "
+                    r"([0-9.]+|None) \|", out)  # fmt: skip
+    assert row, out
+    assert 0 < float(row.group(1)) <= max(tafeng.HISTORY_WEIGHTS)
+    assert row.group(2) in [str(h) for h in tafeng.HISTORY_HALF_LIVES]
+    assert recall == pytest.approx(1.0)
+
+
+def _cdnow_file(folder, n_customers=80):
+    """CDNOW_sample.txt for customers who buy every 20 days until mid-1998 (odd ids: in the
+    holdout too) or only in early 1997 (even ids): recency separates the labels exactly."""
+    lines = []
+    for customer in range(1, n_customers + 1):
+        end = "1998-06-20" if customer % 2 else "1997-03-31"
+        start = pd.Timestamp("1997-01-01") + pd.Timedelta(days=customer % 9)
+        for day in pd.date_range(start, end, freq="20D"):
+            lines.append(f"{customer:05d} {customer:04d} {day:%Y%m%d} {1 + customer % 3} "
+                         f"{10.0 + customer % 7:.2f}")  # fmt: skip
+    folder.mkdir()
+    (folder / "CDNOW_sample.txt").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_cdnow_end_to_end_on_separable_customers(tmp_path):
+    _cdnow_file(tmp_path / "cdnow")
+    out = _run("cdnow.py", "--data", tmp_path, "--threads", "1", "--no-write")
+    found = re.fullmatch(r"cdnow auc=([0-9.]+)", _last_line(out))
+    assert found, _last_line(out)
+    cdnow = _load("cdnow.py")
+    final = [line for line in out.splitlines() if line.startswith(f"| **{cdnow.FINAL}** |")]
+    assert len(final) == 1 and f"| {float(found.group(1)):.4f} |" in final[0]
+    assert float(found.group(1)) == pytest.approx(1.0)  # recency alone separates them
+    assert "| RFM + logistic regression (log features) | 1.0000 |" in out
+    kept = re.search(r"kept the pretrained trunk in (\d) of 5 folds \((\[.*?\])", out)
+    assert kept and int(kept.group(1)) == kept.group(2).count("True")
+
+
+def test_benchmarks_share_one_history_boost_grid():
+    """Issue 10: one configuration for every dataset, the boost's grid included."""
+    tafeng, yoochoose = _load("tafeng.py"), _load("yoochoose.py")
+    assert tafeng.HISTORY_WEIGHTS == yoochoose.HISTORY_WEIGHTS
+    assert tafeng.HISTORY_HALF_LIVES == yoochoose.HISTORY_HALF_LIVES
+    assert 0.0 in tafeng.HISTORY_WEIGHTS  # the selection may turn the boost off
 
 
 # --------------------------------------------------------------------------- issue 10's scripts
@@ -75,6 +167,8 @@ def _load(script):
 
     spec = importlib.util.spec_from_file_location(Path(script).stem, _BENCHMARKS / script)
     module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while the class is being defined
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
