@@ -320,3 +320,26 @@ def test_modalities_choose_each_item_column_embedder(tmp_path):
     assert set(models.embedders["sku"].vocabulary_) == set(staged["sku"])
     result = predict(fitted["model_dir"], "now", write=False, verbose=False)
     assert result["population"] > 0 and result["recommendations"]["item"].notna().all()
+
+
+@pytest.mark.parametrize("events", [{"table": "raw.shop_events"},
+                                    {"source": {"name": "shop", "table": "shop_events"}}])  # fmt: skip
+def test_events_from_a_table_or_a_source(tmp_path, events):
+    """Besides a model of theirs (ref, above), the events may be a table or a dbt source."""
+    import yaml
+
+    from sklearn_basemodel.workflow.build import data_end
+
+    table = _user_table(3_000, seed=3)
+    path = write_user_project(tmp_path, table)
+    project = yaml.safe_load(path.read_text())
+    project["events"] = events
+    path.write_text(yaml.safe_dump(project))
+    end = data_end(load_project(path))
+    with duckdb.connect(str(tmp_path / "shop.duckdb"), read_only=True) as con:
+        staged = con.sql("select row_no from main.basemodel_stg_events").df()["row_no"]
+        rejected = con.sql("select row_no from main.basemodel_rejected_events").df()["row_no"]
+    assert sorted([*staged, *rejected]) == sorted(table["row_no"])  # each raw row, once
+    valid = pd.to_datetime(table["ts"].dropna(), unit="s")
+    valid = valid[(valid >= "2024-01-01") & (valid < "2025-01-02")]
+    assert end == valid.max()
