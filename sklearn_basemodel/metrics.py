@@ -20,6 +20,7 @@ from sklearn.utils.metadata_routing import MetadataRequest
 from .rows import flatten_rows
 
 __all__ = [
+    "RankingScorer",
     "hit_rate_at_k",
     "hit_rate_at_k_scorer",
     "make_ranking_scorer",
@@ -31,7 +32,7 @@ __all__ = [
     "precision_at_k_scorer",
     "recall_at_k",
     "recall_at_k_scorer",
-    "RankingScorer",
+    "top_k",
 ]
 
 
@@ -53,6 +54,37 @@ class _Ranking:
 
     def per_row(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.hit_row, weights=values, minlength=self.n_rows)
+
+
+def top_k(scores, k):
+    """Column indices and values of the ``k`` best scores of every row, best first.
+
+    The one top-k of the library (baselines, networks, the workflow): ties go to the lower
+    column, so rankings do not depend on how the partial sort happens to order them.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows, n_columns)
+    k : int
+        At most ``n_columns``.
+
+    Returns
+    -------
+    indices, values : ndarrays of shape (n_rows, k)
+
+    Examples
+    --------
+    >>> top_k(np.array([[0.1, 0.9, 0.5, 0.9]]), 3)
+    (array([[1, 3, 2]]), array([[0.9, 0.9, 0.5]]))
+    """
+    n = scores.shape[1]
+    if k < n:
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        top = np.broadcast_to(np.arange(n), scores.shape).copy()
+    values = np.take_along_axis(scores, top, axis=1)
+    order = np.lexsort((top, -values), axis=-1)
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
 def check_k(k) -> int:

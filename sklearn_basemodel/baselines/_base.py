@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..metrics import check_k, recall_at_k
+from ..metrics import check_k, recall_at_k, top_k
 
 _BLOCK_FLOATS = 1 << 22
 
@@ -118,18 +118,6 @@ def _sparse_rows(keys, weights, row_of, n_rows, index):
     return matrix
 
 
-def _top_k(scores, k):
-    """Column indices of the k best scores per row, best first (ties: lower index first)."""
-    n = scores.shape[1]
-    if k < n:
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        top = np.broadcast_to(np.arange(n), scores.shape).copy()
-    values = np.take_along_axis(scores, top, axis=1)
-    order = np.lexsort((top, -values), axis=-1)
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
-
-
 # --------------------------------------------------------------------------- base
 class _RecommenderBase(BaseEstimator):
     """Shared predict / score machinery: subclasses turn rows into an input matrix and score it.
@@ -214,7 +202,7 @@ class _RecommenderBase(BaseEstimator):
         step = self._block_size()
         for start in range(0, inputs.shape[0], step):
             scores = self._scores_with_exclusion(inputs[start : start + step])
-            top, values = _top_k(scores, min(k, scores.shape[1]))
+            top, values = top_k(scores, min(k, scores.shape[1]))
             block = np.where(np.isfinite(values), items[top], None)
             out[start : start + len(block), : block.shape[1]] = block
         return out

@@ -10,8 +10,8 @@ from scipy.linalg import lapack
 from sklearn.utils import check_random_state
 
 from .._compat import Interval, StrOptions, _fit_context
-from ..metrics import recall_at_k
-from ._base import _parse_rows, _RecommenderBase, _sparse_rows, _top_k
+from ..metrics import recall_at_k, top_k
+from ._base import _parse_rows, _RecommenderBase, _sparse_rows
 
 
 # --------------------------------------------------------------------------- EASE
@@ -63,7 +63,7 @@ def _validation_recall(coef, inputs, targets, k, exclude_seen=True):
     if exclude_seen:
         rows, cols = inputs.nonzero()
         scores[rows, cols] = -np.inf
-    top, _ = _top_k(scores, min(k, scores.shape[1]))
+    top, _ = top_k(scores, min(k, scores.shape[1]))
     return recall_at_k([t.tolist() for t in targets], top.tolist(), k=k, normalized=True)
 
 

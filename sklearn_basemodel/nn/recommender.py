@@ -13,7 +13,7 @@ from sklearn.utils.metaestimators import available_if
 
 from .._compat import HasMethods, Interval, StrOptions, num_samples
 from .._hashing import seed_from_random_state
-from ..metrics import check_k, recall_at_k
+from ..metrics import check_k, recall_at_k, top_k
 from ..rows import flatten_rows, lookup
 from ..sketch import EMDESketcher, codebook_of
 from ._base import SHARED_PARAMETERS_DOC, SketchNetBase, _unavailable
@@ -316,9 +316,7 @@ class SketchRecommender(SketchNetBase):
         k = min(k, len(keys))
         tops = []
         for scores in self._iter_decoded(X, history):
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-            tops.append(np.take_along_axis(top, order, axis=1))
+            tops.append(top_k(scores, k)[0])
         return keys[np.vstack(tops)]
 
     def score(self, X, y, history=None) -> float:

@@ -19,6 +19,7 @@ _EXPORTS = {
     "DbtRunError": ".dbt",
     "dbt_package_path": ".dbt",
     "dbt_vars": ".dbt",
+    "node_counts": ".dbt",
     "run_dbt": ".dbt",
     "run_dbt_package": ".dbt",
     "split_times": ".dbt",

@@ -7,7 +7,6 @@ command line calls the same functions); :func:`load_model` reads a saved model d
 """
 
 from .._lazy import lazy_exports
-
 from .config import Project, ProjectError, load_project
 
 # Public name -> module, loaded on first use: validating a project file needs neither torch

@@ -79,9 +79,7 @@ def build_tables(project, *, split_times=(), as_of=None, select=None):
     nodes : dict
         ``"<resource type> <status>" -> count`` of the build.
     """
-    from collections import Counter
-
-    from ..warehouse import run_dbt
+    from ..warehouse import node_counts, run_dbt
 
     options = _profile_options(project)
     vars = project.dbt_vars()
@@ -96,13 +94,7 @@ def build_tables(project, *, split_times=(), as_of=None, select=None):
     # A partial build runs only the tests whose models are all built.
     partial = ["--select", *select, "--indirect-selection", "cautious"] if select else []
     command = ["build", *profile, *partial]
-    result = run_dbt(command, dbt_dir, vars=vars, **paths, **common)
-    nodes = Counter()
-    for node in result.result.results:
-        kind = str(getattr(node.node.resource_type, "value", node.node.resource_type))
-        status = str(getattr(node.status, "value", node.status))
-        nodes[f"{kind} {status}"] += 1
-    return dict(sorted(nodes.items()))
+    return node_counts(run_dbt(command, dbt_dir, vars=vars, **paths, **common))
 
 
 def open_warehouse(project):

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..metrics import top_k
+
 __all__ = ["Models", "fit_models", "item_names", "rfm_columns", "task_targets"]
 
 _BASE_RFM = ["n_events", "n_groups", "days_since_last_event", "days_since_first_event",
@@ -118,11 +120,8 @@ class Models:
         model = self.recommender.named_steps["model"]
         features = self.recommender.named_steps["features"].transform(rows)
         scores = model.predict_scores(features, history=rows[self.history_column].tolist())
-        k = min(k, scores.shape[1])
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        return model.entities_[top], np.take_along_axis(scores, top, axis=1)
+        top, values = top_k(scores, min(k, scores.shape[1]))
+        return model.entities_[top], values
 
     def predict(self, rows):
         """One score column per task (probability of the event, or the amount)."""
