@@ -323,7 +323,8 @@ def predict(model_dir, as_of="now", *, project=None, write=True, verbose=True):
     as_of = as_of if isinstance(as_of, str) else pd.Timestamp(as_of).strftime("%Y-%m-%d %H:%M:%S")
     log = Progress(3 if write else 2, verbose)
     with log.stage(f"Build the profiles as of {as_of} (dbt build)") as notes:
-        nodes = build_tables(project, as_of=as_of)
+        # scoring needs the histories and who is active, not the baskets
+        nodes = build_tables(project, as_of=as_of, select=["+basemodel_entity_targets"])
         notes.append(", ".join(f"{n} {k}" for k, n in nodes.items()))
     with open_warehouse(project) as warehouse:
         with log.stage("Read the profiles") as notes:
