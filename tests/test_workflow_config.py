@@ -50,6 +50,9 @@ def test_a_valid_project_maps_to_the_dbt_vars():
         ("tasks", {}, "tasks"),
         ("model", {"sketch_dim": 100}, "model.sketch_dim"),
         ("output", {"schema": "out; drop table x"}, "output.schema"),
+        ("columns", {"customer": "u; drop table t", "time": "t", "items": ["p"]}, "columns.customer"),
+        ("columns", {"customer": "u", "time": "t", "items": ['"a" || "b"']}, "columns.items[0]"),
+        ("columns", {"customer": "u", "time": "t", "items": ["p"], "amount": "x * 2"}, "columns.amount"),
         ("connection", {"duckdb": "a.duckdb", "profile": "pg"}, "connection"),
     ],
 )
@@ -72,3 +75,9 @@ def test_unknown_top_level_key_and_file_errors(tmp_path):
 
     path.write_text(yaml.safe_dump(BASE))
     assert load_project(path).columns.customer == "user_id"
+
+
+def test_quoted_column_names_are_accepted():
+    columns = {"customer": '"user"', "time": '"Order ""Date"""', "items": ["product_id", "category", '"Item Name"']}
+    project = Project.from_dict(_with("columns", columns))
+    assert project.columns.customer == '"user"' and project.columns.items[2] == '"Item Name"'

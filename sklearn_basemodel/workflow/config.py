@@ -68,6 +68,21 @@ def _name(value, key, *, optional=False):
     return value
 
 
+# A column reaches the package's SQL as written: a plain name, or one double-quoted name
+# (inner quotes doubled) as `basemodel init` writes names that need quoting. Anything else
+# (an expression, a second statement) is refused here; derive it in a staging model instead.
+_COLUMN = re.compile(r'[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+"')
+
+
+def _column(value, key, *, optional=False):
+    value = _name(value, key, optional=optional)
+    if value is not None and not _COLUMN.fullmatch(value):
+        _fail(key, f"{value!r} is not a column name",
+              "Give the column's name (double-quote it if it has spaces or odd characters); "
+              "derive computed columns in a staging model and point `events: {ref: ...}` at it.")  # fmt: skip
+    return value
+
+
 def _timestamp(value):
     import pandas as pd
 
@@ -169,9 +184,9 @@ class Columns:
         items = [items] if isinstance(items, str) else items
         if not isinstance(items, list) or not items:
             _fail("columns.items", "expected a list of item columns", "E.g. [product_id, category].")
-        items = tuple(_name(item, f"columns.items[{i}]") for i, item in enumerate(items))
-        optional = {k: _name(data.get(k), f"columns.{k}", optional=True) for k in keys[3:]}
-        return cls(_name(data["customer"], "columns.customer"), _name(data["time"], "columns.time"),
+        items = tuple(_column(item, f"columns.items[{i}]") for i, item in enumerate(items))
+        optional = {k: _column(data.get(k), f"columns.{k}", optional=True) for k in keys[3:]}
+        return cls(_column(data["customer"], "columns.customer"), _column(data["time"], "columns.time"),
                    items, **optional)  # fmt: skip
 
 
