@@ -126,7 +126,8 @@ def learned_model_scores(train_rows, val, test):
     from sklearn_basemodel.selection import BlendedRecommender, default_candidates
 
     del val  # selection uses its own held-out training customers
-    candidates = default_candidates() + [("sketch", HistoryRecommender(random_state=SEED))]
+    candidates = default_candidates(random_state=SEED) + [
+        ("sketch", HistoryRecommender(random_state=SEED))]
     model = BlendedRecommender(candidates, k=20, exclude_seen=True, random_state=SEED)
     model.fit(train_rows)
     top = model.predict(test[0], k=100)

@@ -430,3 +430,21 @@ def test_bgnbd_reproduces_the_published_cdnow_fit():
     # Fader, Hardie & Lee (2005): r = 0.243, alpha = 4.414, a = 0.793, b = 2.426
     np.testing.assert_allclose([model.r_, model.alpha_, model.a_, model.b_],
                                [0.243, 4.414, 0.793, 2.426], atol=2e-3)  # fmt: skip
+
+
+def test_ease_on_too_many_items_keeps_the_most_frequent():
+    rng = np.random.default_rng(0)
+    common = [f"c{i}" for i in range(6)]
+    rows = [list(rng.choice(common, size=3, replace=False)) for _ in range(80)]
+    rows[0] = rows[0] + ["rare1"]
+    rows[1] = rows[1] + ["rare2", "rare1"]
+    rows[2] = rows[2] + ["rare3"]
+    model = EASERecommender(l2=1.0, max_items=7, too_many_items="most_frequent").fit(rows)
+    # rare1 (2 rows) is the 7th most frequent; rare2 and rare3 (1 row each) are left out
+    assert sorted(model.items_.tolist()) == sorted(common + ["rare1"])
+    assert model.n_items_left_out_ == 2
+    full = EASERecommender(l2=1.0).fit(rows)
+    assert full.n_items_left_out_ == 0 and len(full.items_) == 9
+    # an unknown (left-out) item in an input is ignored, never recommended
+    top = model.predict([["c0", "rare2"]], k=7)[0].tolist()
+    assert "rare2" not in top and "rare3" not in top

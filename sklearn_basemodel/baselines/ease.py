@@ -101,9 +101,13 @@ class EASERecommender(_RecommenderBase):
     validation_k : int, default=20
         The cut-off of the validation recall.
     max_items : int, default=20000
-        Refuse more items than this: the model is a dense ``n_items²`` matrix (1.6 GB in
-        float32 at 20,000 items, two such during the fit) and the fit inverts one
-        (``O(n_items³)``).
+        The most items the model holds: it is a dense ``n_items²`` matrix (1.6 GB in float32
+        at 20,000 items, two such during the fit) and the fit inverts one (``O(n_items³)``).
+    too_many_items : {"error", "most_frequent"}, default="error"
+        With more than ``max_items`` items in the training rows: ``"error"`` refuses to fit;
+        ``"most_frequent"`` models the ``max_items`` items found in the most rows (ties: key
+        order) and leaves the others out of ``items_`` (never recommended, ignored in inputs;
+        their number is ``n_items_left_out_``).
     random_state : int, RandomState or None, default=None
         Seeds the validation split and the hidden items.
     exclude_seen : bool, default=False
@@ -124,6 +128,9 @@ class EASERecommender(_RecommenderBase):
         The L2 strength used.
     l2_scores_ : dict
         When chosen by validation: each tried λ -> validation recall, in the order tried.
+    n_items_left_out_ : int
+        Items of the training rows left out by ``too_many_items="most_frequent"`` (0 when
+        none were).
 
     See Also
     --------
@@ -161,6 +168,7 @@ class EASERecommender(_RecommenderBase):
         "hide_fraction": [Interval(Real, 0, 1, closed="neither")],
         "validation_k": [Interval(Integral, 1, None, closed="left")],
         "max_items": [Interval(Integral, 1, None, closed="left")],
+        "too_many_items": [StrOptions({"error", "most_frequent"})],
         "random_state": ["random_state"],
         "dtype": [StrOptions({"float32", "float64"})],
         "verbose": ["boolean"],
@@ -168,7 +176,8 @@ class EASERecommender(_RecommenderBase):
 
     def __init__(self, l2=None, *, l2_grid=(1.0, 10.0, 100.0, 1000.0, 10000.0), refine=True,
                  validation_fraction=0.1, hide_fraction=0.2, validation_k=20, max_items=20000,
-                 random_state=None, exclude_seen=False, dtype="float32", verbose=False):  # fmt: skip
+                 too_many_items="error", random_state=None, exclude_seen=False, dtype="float32",
+                 verbose=False):  # fmt: skip
         self.l2 = l2
         self.l2_grid = l2_grid
         self.refine = refine
@@ -176,6 +185,7 @@ class EASERecommender(_RecommenderBase):
         self.hide_fraction = hide_fraction
         self.validation_k = validation_k
         self.max_items = max_items
+        self.too_many_items = too_many_items
         self.random_state = random_state
         self.exclude_seen = exclude_seen
         self.dtype = dtype
@@ -282,13 +292,16 @@ class EASERecommender(_RecommenderBase):
         self
         """
         inputs = self._fit_input(X)
+        self.n_items_left_out_ = 0
+        if len(self.items_) > self.max_items and self.too_many_items == "most_frequent":
+            inputs = self._keep_most_frequent(inputs)
         if len(self.items_) > self.max_items:
             gigabytes = 2 * np.dtype(self.dtype).itemsize * len(self.items_) ** 2 / 1e9
             raise ValueError(
                 f"EASERecommender: {len(self.items_)} items is more than max_items="
                 f"{self.max_items}; the dense fit would need about {gigabytes:.0f} GB and "
-                f"O(n_items^3) time. Drop rare items, raise max_items, or use "
-                "ItemKNNRecommender."
+                f"O(n_items^3) time. Set too_many_items='most_frequent' (keeps the "
+                "max_items most frequent), raise max_items, or use ItemKNNRecommender."
             )
         if self.l2 is not None:
             self.l2_ = float(self.l2)
@@ -303,6 +316,15 @@ class EASERecommender(_RecommenderBase):
             self.l2_scores_, self.coef_ = self._search(inputs, kept, hidden, self.exclude_seen)
             self.l2_ = max(self.l2_scores_, key=lambda l2: (self.l2_scores_[l2], -l2))
         return self
+
+    def _keep_most_frequent(self, inputs):
+        """Restrict ``items_`` to the ``max_items`` items in the most rows; the input to them."""
+        rows_per_item = np.diff(inputs.tocsc().indptr)
+        keep = np.sort(np.argsort(-rows_per_item, kind="stable")[: self.max_items])
+        self.n_items_left_out_ = len(self.items_) - len(keep)
+        self.items_ = self.items_[keep]
+        self._index = {key: i for i, key in enumerate(self.items_.tolist())}
+        return inputs[:, keep].tocsr()
 
     def _block_scores(self, inputs):
         return np.asarray(inputs @ self.coef_)
