@@ -26,11 +26,11 @@ how to model it is not. Settings are chosen only by the library's built-in selec
 held-out rows, and reported:
 
 * early stopping of every network on 10% of its training rows (``early_stopping=True``);
-* the history boost's weight and half-life, by ``recipes.tune_history_boost`` on the keyset's
-  val users over ``HISTORY_WEIGHTS`` x ``HISTORY_HALF_LIVES`` (the same fixed grid as
-  ``benchmarks/yoochoose.py``);
-* ``selection.BlendedRecommender`` (default candidates: popularity, own history, item kNN),
-  which learns its blend on held-out train users.
+* the history boost's weight, half-life and blend, by ``recipes.tune_history_boost`` on the
+  keyset's val users over ``HISTORY_WEIGHTS`` x ``HISTORY_HALF_LIVES`` x its default blends
+  (linear, log) (the same fixed grid as ``benchmarks/yoochoose.py``);
+* ``selection.BlendedRecommender`` (default candidates: popularity, own history, item kNN,
+  EASE), which learns its blend on held-out train users.
 
 Methods
 -------
@@ -252,12 +252,15 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
         weight, half_life, _grid = tune_history_boost(tuned, X_val, y_val,
                                                      candidate_histories(val_rows),
                                                      HISTORY_WEIGHTS, k=config.k)  # fmt: skip
-        result["chosen"] = {"history_weight": weight, "half_life": half_life}
+        blend_mode = tuned.history_blend
+        result["chosen"] = {"history_weight": weight, "half_life": half_life,
+                            "history_blend": blend_mode}  # fmt: skip
         test_history = candidate_histories(test_rows)[half_life]
         for name, model in (("pretrained", base), ("fine-tuned", tuned)):
             model.set_params(history_mode="ignore")
             result[f"EMDE {name}, model only"] = ranking_metrics(y_test, model.predict(X_test))
-            model.set_params(history_mode="boost", history_weight=weight)
+            model.set_params(history_mode="boost", history_weight=weight,
+                             history_blend=blend_mode)  # fmt: skip
             top = model.predict(X_test, history=test_history)
             result[f"EMDE {name} + history boost"] = ranking_metrics(y_test, top)
         per_keyset.append(result)
@@ -265,7 +268,7 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
         say(f"keyset {index}: EMDE recall@10={best['recall@10']:.4f} "
             f"ndcg@10={best['ndcg@10']:.4f}; GP-TopFreq {result['GP-TopFreq']['recall@10']:.4f}"
             f"; blend {result[BLEND]['recall@10']:.4f}; chosen weight={weight}, "
-            f"half-life={half_life}")  # fmt: skip
+            f"half-life={half_life}, history_blend={blend_mode}")  # fmt: skip
 
     methods = [m for m in per_keyset[0] if isinstance(per_keyset[0][m], dict)
                and "recall@10" in per_keyset[0][m]]  # fmt: skip
@@ -316,12 +319,13 @@ def format_table(results: dict) -> str:
         "",
         (f"Settings chosen by the built-in selection (history boost on the val users, by "
         f"Recall@{config.k} then NDCG@{config.k}, over weights {list(HISTORY_WEIGHTS)} x "
-        f"half-lives {list(HISTORY_HALF_LIVES)} baskets; early stopping; the blend on held-out "
+        f"half-lives {list(HISTORY_HALF_LIVES)} baskets x history_blend linear / log; early "
+        "stopping; the blend on held-out "
         "train users), with Recall@10 / NDCG@10 of the final model:"),
         "",
-        ("| keyset | GP-TopFreq | EMDE + boost | history_weight | half-life | fine-tune epochs "
-        "| blend chose (weights) |"),
-        "|---|---|---|---|---|---|---|",
+        ("| keyset | GP-TopFreq | EMDE + boost | history_weight | half-life | history_blend "
+        "| fine-tune epochs | blend chose (weights) |"),
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results["per_keyset"]:
         gp, em, chosen = r["GP-TopFreq"], r[FINAL], r["chosen"]
@@ -329,7 +333,8 @@ def format_table(results: dict) -> str:
         lines.append(f"| {r['keyset']} | {_cell(gp['recall@10'])} / {_cell(gp['ndcg@10'])} | "
                      f"{_cell(em['recall@10'])} / {_cell(em['ndcg@10'])} | "
                      f"{chosen['history_weight']} | {chosen['half_life']} | "
-                     f"{r['finetune_epochs']} | {blend} ({weights}) |")  # fmt: skip
+                     f"{chosen['history_blend']} | {r['finetune_epochs']} | {blend} "
+                     f"({weights}) |")  # fmt: skip
     final = results["mean"][FINAL]
     verdict = " and ".join(
         f"{k} {final[k]:.4f} {'>' if final[k] > v else '<='} {v:.4f}" for k, v in TARGET.items()

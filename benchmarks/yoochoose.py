@@ -249,7 +249,9 @@ class EMDESessionModel:
             _histories(prefixes), HISTORY_WEIGHTS, k=K,
         )  # fmt: skip
         self.weight_ = weight
-        self._log(f"chosen: history_weight={weight}, half-life={self.half_life_}")
+        self.blend_ = self.recommender_.history_blend
+        self._log(f"chosen: history_weight={weight}, half-life={self.half_life_}, "
+                  f"history_blend={self.blend_}")  # fmt: skip
         return self
 
     def update(self, prefixes):
@@ -277,7 +279,8 @@ class EMDESessionModel:
             self.recommender_.set_params(history_mode="boost")
             return top
         boost = history_weights(prefixes["items"], prefixes["ages"], self.half_life_)
-        self.recommender_.set_params(history_mode="boost", history_weight=self.weight_)
+        self.recommender_.set_params(history_mode="boost", history_weight=self.weight_,
+                                     history_blend=self.blend_)  # fmt: skip
         return self.recommender_.predict(X, history=boost, k=k)
 
 
@@ -325,21 +328,23 @@ def _table(rows) -> str:
 
 
 def _selection_report(model, valid_scores) -> str:
-    best = sorted(model.grid_, key=lambda g: (-g[2], -g[3]))[:5]
+    best = sorted(model.grid_, key=lambda g: (-g[3], -g[4]))[:5]
     lines = [
         (f"Built-in selection: the network trained on the {model.n_fit_} sessions before the "
         f"last training day ({model.epochs_[0]} epochs, early stopping); the history boost was "
         f"chosen on the {model.n_valid_} sessions of the last training day over weights "
-        f"{list(HISTORY_WEIGHTS)} x half-lives {list(HISTORY_HALF_LIVES)} clicks: "
-        f"**history_weight={model.weight_}, half-life={model.half_life_}** (there HR@20 "
+        f"{list(HISTORY_WEIGHTS)} x half-lives {list(HISTORY_HALF_LIVES)} clicks x blends "
+        f"linear / log: **history_weight={model.weight_}, half-life={model.half_life_}, "
+        f"history_blend={model.blend_}** (there HR@20 "
         f"{valid_scores[0]:.4f}, MRR@20 {valid_scores[1]:.4f}); then the network trained "
         f"{model.epochs_[1]} more epochs on the last training day. Best validation settings "
         "(Recall@20 = HR@20, NDCG@20):"),
         "",
-        "| half-life | history_weight | HR@20 | NDCG@20 |",
-        "|---|---|---|---|",
+        "| half-life | history_blend | history_weight | HR@20 | NDCG@20 |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {hl} | {w} | {hr:.4f} | {ndcg:.4f} |" for hl, w, hr, ndcg in best]
+    lines += [f"| {hl} | {blend} | {w} | {hr:.4f} | {ndcg:.4f} |"
+              for hl, blend, w, hr, ndcg in best]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -397,7 +402,7 @@ def main(argv=None) -> int:
                  None, seconds))
     boosted = evaluate(targets, model.recommend(prefixes))
     rows.append(((f"**EMDE + history boost (chosen: weight {model.weight_}, half-life "
-                 f"{model.half_life_} clicks)**"), *boosted, None, seconds))
+                 f"{model.half_life_} clicks, {model.blend_} blend)**"), *boosted, None, seconds))
 
     table = _table(rows)
     hr, mrr = boosted

@@ -76,8 +76,9 @@ def main(argv=None):
         baskets["category_id"].agg(list)
     )
 
-    # Training rows: monthly splits from July to November; validation: the November split
-    # (to choose history_weight); test: December.
+    # Training rows: monthly splits from July to November; the network learns from July to
+    # October, the November split is held out to choose the history boost (rows the network
+    # has learned would favour trusting it); test: December.
     train = pd.concat([customer_rows(events, TEST_SPLIT - pd.DateOffset(months=m))
                        for m in range(5, 0, -1)])  # fmt: skip
     train = train[train["future"].map(len) > 0]
@@ -109,17 +110,19 @@ def main(argv=None):
             random_state=args.seed,
         )),
     ])  # fmt: skip
-    model.fit(train, train["future"].tolist())
+    learn = train[train["split"] < valid["split"].max()]
+    model.fit(learn, learn["future"].tolist())
     print(f"trained {len(model[-1].history_)} epochs, final validation loss "
           f"{model[-1].history_[-1]['valid_loss']:.3f}")
 
-    # history_weight chosen on the validation split, then applied to the test split.
+    # history_weight and history_blend chosen on the validation split, then applied to test.
     best_weight, _, grid = tune_history_boost(
         model, valid, valid["future"].tolist(), {"30 days": own_history(valid)},
         (0.25, 0.5, 0.75, 0.9), k=K,
     )  # fmt: skip
-    print("validation Recall@10 by history_weight: "
-          + ", ".join(f"{w}: {recall:.3f}" for _, w, recall, _ in grid) + f" -> {best_weight}")
+    print("validation Recall@10 by (history_blend, history_weight): "
+          + ", ".join(f"{blend} {w}: {recall:.3f}" for _, blend, w, recall, _ in grid)
+          + f" -> {model[-1].history_blend} {best_weight}")
 
     # Baselines: the most popular products of the last 30 days, and each customer's own
     # decayed history ranked first (ties and the rest by popularity over the baskets).

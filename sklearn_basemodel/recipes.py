@@ -395,13 +395,14 @@ def _recall_ndcg(k):
     return lambda truth, top: (recall_at_k(truth, top, k=k), ndcg_at_k(truth, top, k=k))
 
 
-def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=None):
-    """Choose the history boost's weight (and history) on validation rows.
+def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=None,
+                       blends=("linear", "log")):  # fmt: skip
+    """Choose the history boost's weight, blend and history on validation rows.
 
     Parameters
     ----------
     recommender : SketchRecommender or Pipeline ending in one
-        Fitted; left with ``history_mode="boost"`` and the best weight set.
+        Fitted; left with ``history_mode="boost"`` and the best weight and blend set.
     X : features (or pipeline input) of the validation rows
     y : list of lists
         Their true items.
@@ -412,25 +413,51 @@ def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=Non
     k : int, default=10
     score : callable, default=None
         ``score(y, top) -> comparable``, higher is better; None ranks by Recall@k, then NDCG@k.
+    blends : sequence of {"linear", "log"}, default=("linear", "log")
+        Candidate ``history_blend`` values. Which one wins depends on the data: the linear
+        mixture where the model and the history find different items, the log-linear blend
+        where the model should re-rank the customer's own repeat items.
 
     Returns
     -------
     weight : float
     label : the key of ``histories`` chosen (the first best on ties)
     grid : list of tuple
-        ``(label, weight, *score)`` of every candidate, in the order tried.
+        ``(label, blend, weight, *score)`` of every candidate, in the order tried; the chosen
+        blend is the recommender's ``history_blend`` afterwards.
+
+    Examples
+    --------
+    >>> from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder
+    >>> from sklearn_basemodel.recipes import pretrainer, tune_history_boost
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> staples = [[f"i{j}" for j in rng.choice(30, 3, replace=False)] for _ in range(200)]
+    >>> X = np.hstack([np.eye(200)[:, :8], np.ones((200, 1))]).astype("float32")
+    >>> target = EMDESketcher(RandomVectorEmbedder(8, random_state=0), n_sketches=2,
+    ...                       sketch_dim=8, random_state=0)
+    >>> rec = pretrainer(target, hidden_units=16, max_epochs=2, random_state=0)
+    >>> rec = rec.fit(X, staples)
+    >>> weight, label, grid = tune_history_boost(
+    ...     rec, X, staples, {"counts": staples}, (0.0, 0.5), k=3)
+    >>> (weight, label, rec.history_blend in ("linear", "log"), len(grid))
+    (0.5, 'counts', True, 4)
     """
     score = score or _recall_ndcg(k)
     params = recommender[-1] if hasattr(recommender, "steps") else recommender
+    if not len(blends):
+        raise ValueError("blends must hold at least one of 'linear', 'log'.")
     best, grid = None, []
     for label, history in histories.items():
-        for weight in weights:
-            params.set_params(history_mode="boost", history_weight=weight)
-            value = score(y, recommender.predict(X, history=history, k=k))
-            grid.append((label, weight, *np.atleast_1d(value).tolist()))
-            if best is None or value > best[0]:
-                best = (value, weight, label)
-    params.set_params(history_weight=best[1])
+        for blend in blends:
+            for weight in weights:
+                params.set_params(history_mode="boost", history_weight=weight,
+                                  history_blend=blend)  # fmt: skip
+                value = score(y, recommender.predict(X, history=history, k=k))
+                grid.append((label, blend, weight, *np.atleast_1d(value).tolist()))
+                if best is None or value > best[0]:
+                    best = (value, weight, label, blend)
+    params.set_params(history_weight=best[1], history_blend=best[3])
     return best[1], best[2], grid
 
 

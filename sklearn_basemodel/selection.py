@@ -191,9 +191,10 @@ class BlendedRecommender(BaseEstimator):
     training customers, and learns on the validation customers non-negative weights of each
     candidate's rank of an item that maximise Recall@k (coordinate ascent from the best single
     candidate). The blend is scored on validation customers it did not learn from (two halves,
-    each scored with the weights of the other), and kept only when that beats every single
-    candidate; else the best single candidate is kept. The candidates used are then refit on
-    all rows.
+    each scored with the weights of the other), and kept when that beats every single
+    candidate. Otherwise a single candidate is kept by the one-standard-error rule: the first
+    (in the order given, simplest first) within one standard error of the best. The candidates
+    used are then refit on all rows.
 
     Parameters
     ----------
@@ -240,7 +241,7 @@ class BlendedRecommender(BaseEstimator):
     ...         ["beer", "chips"], ["milk", "eggs"], ["beer", "nuts"]] * 5
     >>> blend = BlendedRecommender(k=2, random_state=0).fit(rows)
     >>> sorted(blend.validation_scores_)
-    ['blend', 'item_knn', 'own_history', 'popularity']
+    ['blend', 'ease', 'item_knn', 'own_history', 'popularity']
     >>> blend.predict([["beer"]], k=2, exclude=True).tolist()
     [['chips', 'nuts']]
     """
@@ -356,7 +357,11 @@ class BlendedRecommender(BaseEstimator):
         per_row["blend"] = self._cross_fitted_recalls(features, X_valid, y_valid, items, rng)
         self.validation_scores_ = {name: float(np.nanmean(v)) if np.isfinite(v).any() else 0.0
                                    for name, v in per_row.items()}  # fmt: skip
-        self.chosen_ = _one_standard_error_choice(per_row)
+        singles = {name: v for name, v in per_row.items() if name != "blend"}
+        self.chosen_ = _one_standard_error_choice(singles)
+        # the blend's cross-fitted score is already honest: it is kept when it beats them all
+        if self.validation_scores_["blend"] > max(self.validation_scores_[n] for n in singles):
+            self.chosen_ = "blend"
         names = [name for name, _ in fitted]
         if self.chosen_ == "blend":
             self.weights_ = dict(zip(names, coef.tolist()))

@@ -67,15 +67,16 @@ def test_yoochoose_end_to_end_on_a_synthetic_chain(tmp_path):
     assert len(boosted) == 1 and f"| {hr:.4f} | {mrr:.4f} |" in boosted[0]
     # the report names the settings the selection chose: one of the grid, the best row of the
     # validation table (which is ranked as the selection ranks)
-    chosen = re.search(r"\*\*history_weight=([0-9.]+), half-life=([0-9.]+|None)\*\*", report)
+    chosen = re.search(r"\*\*history_weight=([0-9.]+), half-life=([0-9.]+|None), "
+                       r"history_blend=(linear|log)\*\*", report)  # fmt: skip
     assert chosen, report
-    weight, half_life = chosen.groups()
+    weight, half_life, blend = chosen.groups()
     yoochoose = _load("yoochoose.py")
     assert float(weight) in yoochoose.HISTORY_WEIGHTS
     assert half_life in [str(h) for h in yoochoose.HISTORY_HALF_LIVES]
-    table = report[report.index("| half-life | history_weight |"):].splitlines()
-    assert table[2].startswith(f"| {half_life} | {weight} |")
-    assert f"weight {weight}, half-life {half_life} clicks" in boosted[0]
+    table = report[report.index("| half-life | history_blend | history_weight |"):].splitlines()
+    assert table[2].startswith(f"| {half_life} | {blend} | {weight} |")
+    assert f"weight {weight}, half-life {half_life} clicks, {blend} blend" in boosted[0]
 
 
 def _tafeng_files(folder, n_users=60, n_items=30, seed=0):
@@ -309,3 +310,47 @@ def test_universal_profile_main_runs_at_a_tiny_size(capsys):
     assert values[0] == pytest.approx(stats["universal", "churn"][0], abs=1e-4)
     # churn is planted in the generator (lifetimes): recency and counts must find it
     assert values[1] > 0.6
+
+
+def test_tafeng_users_protocol_splits_users_and_hides_a_fifth_of_their_items():
+    users = _load("tafeng_users.py")
+    rng = np.random.default_rng(0)
+    history = pd.DataFrame({
+        "user_id": np.repeat(np.arange(60), 3),
+        "items": [list(rng.choice(40, size=rng.integers(1, 5), replace=False))
+                  for _ in range(180)],
+    })  # fmt: skip
+    rows = users.user_item_sets(history)
+    # a user's row is the distinct items of all their baskets; fewer than 5 items: left out
+    for user, baskets in history.groupby("user_id")["items"]:
+        distinct = sorted({int(i) for basket in baskets for i in basket})
+        assert rows.get(int(user)) == (distinct if len(distinct) >= 5 else None)
+    splits = users.split_users(list(rows))
+    parts = [set(splits[p].tolist()) for p in ("train", "val", "test")]
+    assert set().union(*parts) == set(rows) and sum(map(len, parts)) == len(rows)
+    assert len(parts[0]) == int(0.7 * len(rows))
+    held = users.hide_items(rows, splits)
+    for part in ("val", "test"):
+        for user, kept, hidden in zip(splits[part], *held[part]):
+            assert sorted(kept + hidden) == rows[user]  # every item kept or hidden, once
+            assert len(hidden) == int(0.2 * len(rows[user])) >= 1
+
+
+def test_tafeng_users_run_reports_the_library_default_and_ease():
+    users = _load("tafeng_users.py")
+    rng = np.random.default_rng(1)
+    # 8 disjoint groups of 20 items (every ranking needs 100 unseen items to rank)
+    groups = [list(range(g * 20, (g + 1) * 20)) for g in range(8)]
+    history = pd.DataFrame({
+        "user_id": np.repeat(np.arange(300), 2),
+        "items": [list(rng.choice(groups[(i // 2) % 8], size=4, replace=False))
+                  for i in range(600)],
+    })  # fmt: skip
+    out = users.run(type("Data", (), {"history": history}), verbose=False, seeds=(0, 1))
+    ours, ease = out["results"][users.best_library_model(out)], out["results"]["EASE"]
+    assert set(out["info"]["learned_per_seed"]) == {0, 1}
+    per_seed = [r["recall@20"] for r in out["info"]["learned_per_seed"].values()]
+    assert ours["recall@20"] == pytest.approx(np.mean(per_seed))
+    # both find the hidden items far above popularity
+    assert min(ours["recall@20"], ease["recall@20"]) > 2 * out["results"]["popularity"]["recall@20"]
+    assert "± " in users.format_table(out)

@@ -239,9 +239,10 @@ def test_fine_tune_and_history_boost_tuning_on_repeat_buyers():
     weight, decay, grid = tune_history_boost(
         tuned, profile.transform(val), futures[60:], histories_by_decay, (0.0, 0.6), k=10
     )
-    assert [g[:2] for g in grid] == [(0.5, 0.0), (0.5, 0.6), (1.0, 0.0), (1.0, 0.6)]
-    best = max(grid, key=lambda g: tuple(g[2:]))
-    assert (decay, weight) == best[:2] and tuned.history_weight == weight
+    assert [g[:3] for g in grid] == [(d, b, w) for d in (0.5, 1.0) for b in ("linear", "log")
+                                     for w in (0.0, 0.6)]  # fmt: skip
+    best = max(grid, key=lambda g: tuple(g[3:]))
+    assert (decay, tuned.history_blend, weight) == best[:3] and tuned.history_weight == weight
     # the staples are re-bought: the history boost beats the model alone
     assert weight == 0.6
     top = tuned.predict(profile.transform(val), history=histories_by_decay[decay])

@@ -122,3 +122,4 @@ def test_one_standard_error_rule_keeps_the_simpler_of_two_close_candidates():
     # rows without a target (NaN) are left out of every comparison
     with_gaps = {"simple": np.r_[base, np.nan], "complex": np.r_[base + 0.1 + noise, 5.0]}
     assert _one_standard_error_choice(with_gaps) == "complex"
+
