@@ -54,6 +54,8 @@ def test_a_valid_project_maps_to_the_dbt_vars():
         ("columns", {"customer": "u", "time": "t", "items": ['"a" || "b"']}, "columns.items[0]"),
         ("columns", {"customer": "u", "time": "t", "items": ["p"], "amount": "x * 2"}, "columns.amount"),
         ("connection", {"duckdb": "a.duckdb", "profile": "pg"}, "connection"),
+        ("events", {"table": "db.raw.orders"}, "events.table"),
+        ("events", {"table": "orders; drop table x"}, "events.table"),
     ],
 )
 def test_errors_name_the_key(section, value, key):
@@ -81,3 +83,15 @@ def test_quoted_column_names_are_accepted():
     columns = {"customer": '"user"', "time": '"Order ""Date"""', "items": ["product_id", "category", '"Item Name"']}
     project = Project.from_dict(_with("columns", columns))
     assert project.columns.customer == '"user"' and project.columns.items[2] == '"Item Name"'
+
+
+@pytest.mark.parametrize(
+    "table, schema, identifier",
+    [("orders", None, "orders"), ("raw.orders", "raw", "orders"),
+     ('sales."orders.2024"', "sales", "orders.2024"),
+     ('"My Schema"."say ""hi"""', "My Schema", 'say "hi"')],
+)  # fmt: skip
+def test_the_events_table_reaches_dbt_as_schema_and_name(table, schema, identifier):
+    dbt = Project.from_dict(_with("events", {"table": table})).dbt_vars()
+    assert dbt["basemodel_events_identifier"] == identifier
+    assert dbt.get("basemodel_events_schema") == schema

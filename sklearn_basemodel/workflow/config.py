@@ -83,6 +83,45 @@ def _column(value, key, *, optional=False):
     return value
 
 
+# ``table`` or ``schema.table``, each part a plain name or one double-quoted name (a dot or a
+# space inside quotes belongs to the name)
+_PART = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_TABLE = re.compile(rf"({_PART})(?:\.({_PART}))?")
+
+
+def _table(value, key):
+    value = _name(value, key)
+    if not _TABLE.fullmatch(value):
+        _fail(key, f"{value!r} is not a table name",
+              'Write `table` or `schema.table`; double-quote a part with dots, spaces or odd '
+              'characters, e.g. `sales."orders 2024"`.')  # fmt: skip
+    return value
+
+
+def table_parts(value):
+    """``(schema or None, table)`` of a validated ``events.table``, quotes removed.
+
+    The dbt package reads the events as a dbt source, and dbt quotes the source's schema and
+    identifier itself: it is given the names, not SQL.
+
+    Examples
+    --------
+    >>> table_parts('sales."orders.2024"')
+    ('sales', 'orders.2024')
+    >>> table_parts("orders")
+    (None, 'orders')
+    """
+    match = _TABLE.fullmatch(value)
+
+    def unquote(part):
+        if part is not None and part.startswith('"'):
+            return part[1:-1].replace('""', '"')
+        return part
+
+    first, second = match.groups()
+    return (None, unquote(first)) if second is None else (unquote(first), unquote(second))
+
+
 def _timestamp(value):
     import pandas as pd
 
@@ -150,7 +189,7 @@ class Events:
             return cls(source=(source["name"], source["table"]))
         if "ref" in given:
             return cls(ref=_name(data["ref"], "events.ref"))
-        return cls(table=_name(data["table"], "events.table"))
+        return cls(table=_table(data["table"], "events.table"))
 
 
 @dataclass(frozen=True)
@@ -551,10 +590,10 @@ class Project:
                 wanted.setdefault(task.column.lower(), []).append(task.value)
             values["basemodel_propensity_items"] = wanted
         if self.events.table is not None:
-            parts = self.events.table.split(".")
-            values["basemodel_events_identifier"] = parts[-1]
-            if len(parts) > 1:
-                values["basemodel_events_schema"] = parts[-2]
+            schema, table = table_parts(self.events.table)
+            values["basemodel_events_identifier"] = table
+            if schema is not None:
+                values["basemodel_events_schema"] = schema
         elif self.events.source is not None:
             values["basemodel_events_source"] = list(self.events.source)
         else:
