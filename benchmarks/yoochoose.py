@@ -37,8 +37,8 @@ Methods
   trains on the sessions that start before the last training day; the history boost's weight
   and half-life are chosen on the last training day's prefixes by
   ``recipes.tune_history_boost`` (Recall@20 = HR@20, then NDCG@20) over
-  ``HISTORY_WEIGHTS`` x ``HISTORY_HALF_LIVES`` (the same fixed grid as
-  ``benchmarks/tafeng.py``); then the network trains on the last training day too
+  ``HISTORY_WEIGHTS`` x ``HISTORY_HALF_LIVES`` x its blends (linear, log) (the same fixed
+  grid as ``benchmarks/tafeng.py``); then the network trains on the last training day too
   (``recipes.fine_tune_recommender`` with the estimator's own ``max_epochs`` and ``lr``, early
   stopping), so every training session is used. The item vectors and the profile are fitted
   on every training session (no target is involved).
@@ -314,6 +314,14 @@ def fit_emde(clicks, seed=0, max_epochs=None, verbose=False):
 
 
 # --------------------------------------------------------------------------- report
+def _cell(values) -> str:
+    """One figure, or the mean ± standard deviation of one per seed."""
+    values = np.atleast_1d(values)
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{values.mean():.4f} ± {values.std():.4f}"
+
+
 def _table(rows) -> str:
     lines = [
         "| method | HR@20 | MRR@20 | reference HR@20 | reference MRR@20 | fit time |",
@@ -322,7 +330,7 @@ def _table(rows) -> str:
     for name, hr, mrr, ref, seconds in rows:
         ref_hr, ref_mrr = (f"{ref[0]:.4f}", f"{ref[1]:.4f}") if ref else ("", "")
         lines.append(
-            f"| {name} | {hr:.4f} | {mrr:.4f} | {ref_hr} | {ref_mrr} | {seconds:.1f}s |"
+            f"| {name} | {_cell(hr)} | {_cell(mrr)} | {ref_hr} | {ref_mrr} | {seconds:.1f}s |"
         )
     return "\n".join(lines)
 
@@ -356,7 +364,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None,
                         help="cap the network's epochs (smoke tests only; default: the "
                              "estimator's default, with early stopping)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="model seeds; the EMDE rows show the mean and spread over them")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -394,18 +403,26 @@ def main(argv=None) -> int:
                      REFERENCE[kind.upper()], seconds))
         print(f"{kind.upper()}: hr@20={rows[-1][1]:.4f} mrr@20={rows[-1][2]:.4f}", flush=True)
 
-    t0 = time.perf_counter()
-    model, valid_scores = fit_emde(data.train, args.seed, args.epochs, verbose=args.verbose)
-    seconds = time.perf_counter() - t0
-    print(f"EMDE fitted in {seconds:.1f}s", flush=True)
-    rows.append(("EMDE, model only", *evaluate(targets, model.recommend(prefixes, history=False)),
-                 None, seconds))
-    boosted = evaluate(targets, model.recommend(prefixes))
-    rows.append(((f"**EMDE + history boost (chosen: weight {model.weight_}, half-life "
-                 f"{model.half_life_} clicks, {model.blend_} blend)**"), *boosted, None, seconds))
+    fitted, alone, boosted, seconds = [], [], [], []
+    for seed in args.seeds:
+        t0 = time.perf_counter()
+        fitted.append(fit_emde(data.train, seed, args.epochs, verbose=args.verbose))
+        seconds.append(time.perf_counter() - t0)
+        model = fitted[-1][0]
+        alone.append(evaluate(targets, model.recommend(prefixes, history=False)))
+        boosted.append(evaluate(targets, model.recommend(prefixes)))
+        print(f"EMDE seed {seed} fitted in {seconds[-1]:.1f}s: hr@20={boosted[-1][0]:.4f} "
+              f"mrr@20={boosted[-1][1]:.4f}", flush=True)  # fmt: skip
+    alone, boosted = np.array(alone), np.array(boosted)
+    rows.append(("EMDE, model only", alone[:, 0], alone[:, 1], None, np.mean(seconds)))
+    chosen = "; ".join(f"seed {seed}: weight {m.weight_}, half-life {m.half_life_} clicks, "
+                       f"{m.blend_} blend" for seed, (m, _) in zip(args.seeds, fitted))  # fmt: skip
+    rows.append((f"**EMDE + history boost (chosen: {chosen})**", boosted[:, 0], boosted[:, 1],
+                 None, np.mean(seconds)))  # fmt: skip
+    model, valid_scores = fitted[0]
 
     table = _table(rows)
-    hr, mrr = boosted
+    hr, mrr = boosted.mean(axis=0)
     verdict = (
         f"Targets: HR@20 >= {TARGET_HR:.4f} (AR reference) "
         f"{'met' if hr >= TARGET_HR else 'missed'} ({hr - TARGET_HR:+.4f}); "
@@ -420,11 +437,14 @@ def main(argv=None) -> int:
     report = (
         "# YooChoose-100k session next-item (shared protocol)\n\n"
         f"{len(train)} training sessions, {len(prefixes)} test predictions; {machine}; whole "
-        f"run {time.perf_counter() - start:.0f}s. One configuration: every EMDE setting is the "
+        f"run {time.perf_counter() - start:.0f}s; EMDE rows: mean ± standard deviation over model "
+        f"seeds {', '.join(map(str, args.seeds))} (fit time: per seed). One configuration: "
+        "every EMDE setting is the "
         f"library's default (max_epochs: {epochs}), settings chosen only by the built-in "
         "selection below. Fit time: rules = building the rule matrix; EMDE = Cleora, "
         "sketches, network training and selection (one fitted model, decoded two ways).\n\n"
-        f"{table}\n\n{verdict}\n\n{_selection_report(model, valid_scores)}\n"
+        f"{table}\n\n{verdict}\n\nSeed {args.seeds[0]}: "
+        f"{_selection_report(model, valid_scores)}\n"
     )
     print(table)
     print(verdict)

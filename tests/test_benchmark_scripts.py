@@ -57,7 +57,7 @@ def test_yoochoose_end_to_end_on_a_synthetic_chain(tmp_path):
     _chain_clicks(folder / "test.tsv", 100, 300, 1396310400.0 + 7 * 86400, seed=1)
     out = tmp_path / "results.md"
     lines = _run("yoochoose.py", "--data", tmp_path, "--out", out, "--epochs", "1",
-                 "--threads", "1").strip().splitlines()  # fmt: skip
+                 "--threads", "1", "--seeds", "0").strip().splitlines()  # fmt: skip
     hr, mrr = (float(v) for v in re.fullmatch(
         r"yoochoose hr@20=([0-9.]+) mrr@20=([0-9.]+)", lines[-1]).groups())  # fmt: skip
     assert 0 < mrr <= hr <= 1
@@ -76,7 +76,7 @@ def test_yoochoose_end_to_end_on_a_synthetic_chain(tmp_path):
     assert half_life in [str(h) for h in yoochoose.HISTORY_HALF_LIVES]
     table = report[report.index("| half-life | history_blend | history_weight |"):].splitlines()
     assert table[2].startswith(f"| {half_life} | {blend} | {weight} |")
-    assert f"weight {weight}, half-life {half_life} clicks, {blend} blend" in boosted[0]
+    assert f"seed 0: weight {weight}, half-life {half_life} clicks, {blend} blend" in boosted[0]
 
 
 def _tafeng_files(folder, n_users=60, n_items=30, seed=0):
