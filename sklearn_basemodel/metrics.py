@@ -31,6 +31,7 @@ __all__ = [
     "precision_at_k",
     "precision_at_k_scorer",
     "recall_at_k",
+    "recall_at_k_per_row",
     "recall_at_k_scorer",
     "top_k",
 ]
@@ -182,12 +183,37 @@ def recall_at_k(y_true, y_pred, k=10, *, normalized=False) -> float:
     0.25
     """
     ranking = _ranking(y_true, y_pred, k)
+    return _mean_over_scored(_recall_values(ranking, k, normalized), ranking, "recall_at_k")
+
+
+def _recall_values(ranking: _Ranking, k, normalized) -> np.ndarray:
+    """Per-row recall of a ranking; NaN for a row without relevant keys."""
     denominator = ranking.n_relevant
     if normalized:
         denominator = np.minimum(denominator, k)
     found = ranking.per_row(np.ones(len(ranking.hit_row)))
-    values = np.divide(found, denominator, out=np.zeros(ranking.n_rows), where=denominator > 0)
-    return _mean_over_scored(values, ranking, "recall_at_k")
+    return np.divide(found, denominator, out=np.full(ranking.n_rows, np.nan),
+                     where=denominator > 0)  # fmt: skip
+
+
+def recall_at_k_per_row(y_true, y_pred, k=10, *, normalized=False) -> np.ndarray:
+    """Recall@k of every row (:func:`recall_at_k` before the mean), NaN for unscored rows.
+
+    For paired comparisons of two rankings of the same rows (e.g. a standard error of their
+    difference). Parameters as in :func:`recall_at_k`.
+
+    Returns
+    -------
+    ndarray of shape (n_rows,)
+        NaN where a row of ``y_true`` has no relevant key.
+
+    Examples
+    --------
+    >>> from sklearn_basemodel.metrics import recall_at_k_per_row
+    >>> recall_at_k_per_row([["a", "b"], [], ["c"]], [["a", "x"], ["y"], ["c"]], k=2).tolist()
+    [0.5, nan, 1.0]
+    """
+    return _recall_values(_ranking(y_true, y_pred, k), k, normalized)
 
 
 def precision_at_k(y_true, y_pred, k=10) -> float:

@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import IntegerInterval, Interval, _fit_context
-from .metrics import check_k, recall_at_k
+from .metrics import check_k, recall_at_k, recall_at_k_per_row
 from .rows import flatten_rows
 
 __all__ = ["BlendedRecommender", "default_candidates"]
@@ -377,13 +377,9 @@ class BlendedRecommender(BaseEstimator):
 
     def _row_recalls(self, scores, X, y, items):
         """Recall@k of every row (NaN for a row with no target) of these scores."""
-        top = self._top(scores, X, items, self.k)
-        out = np.full(len(y), np.nan)
-        for r, (row, found) in enumerate(zip(y, top)):
-            relevant = set(row)
-            if relevant:
-                out[r] = len(relevant.intersection(found.tolist())) / len(relevant)
-        return out
+        top = self._top(scores, X, items, self.k).tolist()
+        found = [[item for item in row if item is not None] for row in top]  # None: no item
+        return recall_at_k_per_row(y, found, self.k)
 
     def _top(self, scores, X, items, k, exclude=None):
         exclude = self.exclude_seen if exclude is None else exclude

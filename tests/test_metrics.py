@@ -199,3 +199,21 @@ def test_scorer_repr_and_errors():
         RankingScorer("auc")
     with pytest.raises(ValueError, match="k must be"):
         RankingScorer("recall", k=0)
+
+
+def test_recall_per_row_is_what_recall_at_k_averages():
+    from sklearn_basemodel.metrics import recall_at_k_per_row
+
+    rng = np.random.default_rng(0)
+    truth = [list(rng.choice(20, size=rng.integers(0, 6), replace=False)) for _ in range(50)]
+    truth[0] = [1, 2]  # at least one scored row
+    pred = [list(rng.choice(20, size=10, replace=False)) for _ in range(50)]
+    for normalized in (False, True):
+        values = recall_at_k_per_row(truth, pred, k=5, normalized=normalized)
+        empty = np.array([len(t) == 0 for t in truth])
+        assert np.isnan(values[empty]).all() and np.isfinite(values[~empty]).all()
+        assert np.nanmean(values) == pytest.approx(
+            recall_at_k(truth, pred, k=5, normalized=normalized))
+        hand = [len(set(t) & set(p[:5])) / (min(len(set(t)), 5) if normalized else len(set(t)))
+                for t, p in zip(truth, pred) if t]  # fmt: skip
+        np.testing.assert_allclose(values[~empty], hand)
