@@ -11,7 +11,13 @@ import contextlib
 import os
 from collections.abc import Sequence
 
-__all__ = ["duckdb_connection", "is_duckdb_target", "quote_identifier", "quote_relation"]
+__all__ = [
+    "duckdb_connection",
+    "is_duckdb_target",
+    "quote_identifier",
+    "quote_relation",
+    "split_relation",
+]
 
 
 def quote_identifier(name):
@@ -21,7 +27,7 @@ def quote_identifier(name):
     return '"' + name.replace('"', '""') + '"'
 
 
-def _split_quoted(relation):
+def split_relation(relation):
     """The parts of a relation written with double-quoted identifiers (``"my schema".events``).
 
     Strict: each part is a bare name without quotes or dots, or a double-quoted name whose inner
@@ -72,7 +78,7 @@ def quote_relation(relation):
     if isinstance(relation, str):
         if not relation.strip():
             raise ValueError("relation is empty; pass a table or view name such as 'main.events'.")
-        parts = _split_quoted(relation)
+        parts = split_relation(relation)
     elif isinstance(relation, Sequence) and all(isinstance(p, str) for p in relation):
         parts = list(relation)
     else:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .connections import (
-    _split_quoted,
+    split_relation,
     duckdb_connection,
     quote_identifier,
     quote_relation,
@@ -49,7 +49,7 @@ _SUPPORTED_TYPES = ("duckdb", "postgres")
 def _name_parts(relation):
     """The name parts of ``relation`` (a name such as ``'"my schema".events'``, or a tuple)."""
     quote_relation(relation)  # the one validation of relation names (raises on bad names)
-    return _split_quoted(relation) if isinstance(relation, str) else list(relation)
+    return split_relation(relation) if isinstance(relation, str) else list(relation)
 
 
 def _relation_parts(relation, schema):

@@ -29,6 +29,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..warehouse.connections import split_relation
+
 __all__ = ["Project", "ProjectError", "load_project"]
 
 _TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "date", "sql")
@@ -71,7 +73,8 @@ def _name(value, key, *, optional=False):
 # A column reaches the package's SQL as written: a plain name, or one double-quoted name
 # (inner quotes doubled) as `basemodel init` writes names that need quoting. Anything else
 # (an expression, a second statement) is refused here; derive it in a staging model instead.
-_COLUMN = re.compile(r'[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+"')
+_PART = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_COLUMN = re.compile(_PART)
 
 
 def _column(value, key, *, optional=False):
@@ -83,10 +86,9 @@ def _column(value, key, *, optional=False):
     return value
 
 
-# ``table`` or ``schema.table``, each part a plain name or one double-quoted name (a dot or a
-# space inside quotes belongs to the name)
-_PART = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
-_TABLE = re.compile(rf"({_PART})(?:\.({_PART}))?")
+# ``table`` or ``schema.table``, each part a column-like name (a dot or a space inside quotes
+# belongs to the name)
+_TABLE = re.compile(rf"{_PART}(?:\.{_PART})?")
 
 
 def _table(value, key):
@@ -111,15 +113,8 @@ def table_parts(value):
     >>> table_parts("orders")
     (None, 'orders')
     """
-    match = _TABLE.fullmatch(value)
-
-    def unquote(part):
-        if part is not None and part.startswith('"'):
-            return part[1:-1].replace('""', '"')
-        return part
-
-    first, second = match.groups()
-    return (None, unquote(first)) if second is None else (unquote(first), unquote(second))
+    parts = split_relation(value)
+    return (None, *parts) if len(parts) == 1 else tuple(parts)
 
 
 def _timestamp(value):
