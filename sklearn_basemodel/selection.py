@@ -53,12 +53,14 @@ def default_candidates(random_state=None):
         PopularityRecommender,
     )
 
+    ease = EASERecommender(
+        max_items=_EASE_MAX_ITEMS, too_many_items="most_frequent", random_state=random_state
+    )
     return [
         ("popularity", PopularityRecommender()),
         ("own_history", PersonalFrequencyRecommender()),
         ("item_knn", ItemKNNRecommender()),
-        ("ease", EASERecommender(max_items=_EASE_MAX_ITEMS, too_many_items="most_frequent",
-                                 random_state=random_state)),  # fmt: skip
+        ("ease", ease),
     ]
 
 
@@ -134,6 +136,15 @@ def _one_standard_error_choice(per_row):
     return best
 
 
+def _membership(rows, items):
+    """Boolean (n_rows, n_items): whether each of ``items`` is in each row."""
+    index = {item: i for i, item in enumerate(items.tolist())}
+    out = np.zeros((len(rows), len(items)), dtype=bool)
+    for r, row in enumerate(rows):
+        out[r, [index[item] for item in row if item in index]] = True
+    return out
+
+
 _WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0)
 
 
@@ -147,11 +158,7 @@ class _Pool:
 
     def __init__(self, features, X, y, items, depth, k, exclude_seen):
         n_rows, n_items, n_cand = features.shape
-        index = {item: i for i, item in enumerate(items.tolist())}
-        seen = np.zeros((n_rows, n_items), dtype=bool)
-        if exclude_seen:
-            for r, row in enumerate(X):
-                seen[r, [index[item] for item in row if item in index]] = True
+        seen = _membership(X, items) if exclude_seen else np.zeros((n_rows, n_items), dtype=bool)
         depth = min(depth, n_items)
         member = np.zeros((n_rows, n_items), dtype=bool)
         for c in range(n_cand):
@@ -159,12 +166,8 @@ class _Pool:
             top = np.argpartition(-ranked, depth - 1, axis=1)[:, :depth]
             np.put_along_axis(member, top, True, axis=1)
         member &= ~seen
-        target = np.zeros((n_rows, n_items), dtype=bool)
-        relevant = np.zeros(n_rows)
-        for r, row in enumerate(y):
-            found = [index[item] for item in row if item in index]
-            target[r, found] = True
-            relevant[r] = len(set(row))
+        target = _membership(y, items)
+        relevant = np.array([len(set(row)) for row in y], dtype=np.float64)
         width = max(int(member.sum(axis=1).max()), 1)
         order = np.argsort(~member, axis=1, kind="stable")[:, :width]
         self.valid = np.take_along_axis(member, order, axis=1)
@@ -385,10 +388,7 @@ class BlendedRecommender(BaseEstimator):
         exclude = self.exclude_seen if exclude is None else exclude
         scores = np.array(scores, dtype=np.float64)
         if exclude:
-            index = {item: i for i, item in enumerate(items.tolist())}
-            for r, row in enumerate(X):
-                seen = [index[item] for item in row if item in index]
-                scores[r, seen] = -np.inf
+            scores[_membership(X, items)] = -np.inf
         k = min(k, scores.shape[1])
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         picked = np.take_along_axis(scores, top, axis=1)

@@ -26,10 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .connections import (
-    split_relation,
     duckdb_connection,
     quote_identifier,
     quote_relation,
+    split_relation,
 )
 from .tables import arrow_frame
 
