@@ -67,7 +67,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets
 RESULTS = Path(__file__).resolve().parent / "results" / "yoochoose.md"
 # The grid of the history boost's selection, the same in every benchmark script (see
 # benchmarks/tafeng.py): weights of the own clicks in the linear blend, and half-lives in clicks.
-HISTORY_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7)
+HISTORY_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 0.85, 0.95)
 HISTORY_HALF_LIVES = (1.0, 4.0, None)
 
 
@@ -416,7 +416,9 @@ def main(argv=None) -> int:
     alone, boosted = np.array(alone), np.array(boosted)
     rows.append(("EMDE, model only", alone[:, 0], alone[:, 1], None, np.mean(seconds)))
     chosen = "; ".join(f"seed {seed}: weight {m.weight_}, half-life {m.half_life_} clicks, "
-                       f"{m.blend_} blend" for seed, (m, _) in zip(args.seeds, fitted))  # fmt: skip
+                       f"{m.blend_} blend, item prior strength "
+                       f"{m.recommender_.item_prior_strength_}"
+                       for seed, (m, _) in zip(args.seeds, fitted))  # fmt: skip
     rows.append((f"**EMDE + history boost (chosen: {chosen})**", boosted[:, 0], boosted[:, 1],
                  None, np.mean(seconds)))  # fmt: skip
     model, valid_scores = fitted[0]

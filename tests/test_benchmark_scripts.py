@@ -77,6 +77,8 @@ def test_yoochoose_end_to_end_on_a_synthetic_chain(tmp_path):
     table = report[report.index("| half-life | history_blend | history_weight |"):].splitlines()
     assert table[2].startswith(f"| {half_life} | {blend} | {weight} |")
     assert f"seed 0: weight {weight}, half-life {half_life} clicks, {blend} blend" in boosted[0]
+    # and the item prior's strength the network chose on its early-stopping rows
+    assert re.search(r"\bblend, item prior strength (0\.0|0\.5|1\.0)\b", boosted[0]), boosted[0]
 
 
 def _tafeng_files(folder, n_users=60, n_items=30, seed=0):
@@ -117,7 +119,7 @@ def test_tafeng_end_to_end_on_repeated_baskets(tmp_path):
     # the val users' own purchases are their future: the selection turns the boost on
     tafeng = _load("tafeng.py")
     row = re.search(r"\| 0 \| 1\.0000 / 1\.0000 \| [0-9.]+ / [0-9.]+ \| ([0-9.]+) \| "
-                    r"([0-9.]+|None) \|", out)  # fmt: skip
+                    r"([0-9.]+|None) \| (linear|log) \| (0\.0|0\.5|1\.0) \|", out)  # fmt: skip
     assert row, out
     assert 0 < float(row.group(1)) <= max(tafeng.HISTORY_WEIGHTS)
     assert row.group(2) in [str(h) for h in tafeng.HISTORY_HALF_LIVES]

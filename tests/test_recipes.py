@@ -26,6 +26,7 @@ from sklearn_basemodel.recipes import (
     rfm_scaler,
     sequence_examples,
     signed_log1p,
+    sketch_dim_for,
     tune_history_boost,
 )
 
@@ -128,6 +129,31 @@ def test_profile_blocks_seeds_and_widths(vectors):
     expected = signed_log1p(ex[["recency"]])
     expected = (expected - expected.mean()) / expected.std()
     np.testing.assert_allclose(_dense(X)[:, -1], expected.ravel(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "n_entities, width",
+    [(0, 64), (500, 64), (3_200, 64), (3_201, 128), (6_400, 128), (6_401, 256), (10**7, 256)],
+)
+def test_sketch_width_grows_with_the_number_of_entities(n_entities, width):
+    assert sketch_dim_for(n_entities) == width
+
+
+def test_profile_sizes_auto_sketches_from_the_item_vectors():
+    from sklearn_basemodel import RandomVectorEmbedder
+
+    for n_items, width in ((100, 64), (5_000, 128), (7_000, 256)):
+        ids = RandomVectorEmbedder(4, random_state=0).fit([[f"i{i}"] for i in range(n_items)])
+        profile = behavioral_profile(ids, n_sketches=2, last="last")
+        widths = {name: est.sketch_dim for name, est, _ in profile.transformers}
+        assert widths == {"history": width, "last_basket": width}
+    assert {est.sketch_dim for _, est, _ in behavioral_profile(ids, sketch_dim=32).transformers} == {32}
+    with pytest.raises(ValueError, match='sketch_dim="auto"'):
+        behavioral_profile(RandomVectorEmbedder(4))  # unfitted: nothing to size from
+    with pytest.raises(TypeError):
+        sketch_dim_for(12.5)
+    with pytest.raises(ValueError):
+        sketch_dim_for(-1)
 
 
 def test_profile_reuses_a_fitted_sketcher_frozen(vectors):

@@ -105,15 +105,101 @@ def test_predict_scores_are_log_probabilities_consistent_with_predict(shop):
 
 @pytest.mark.parametrize("popularity_correction", [False, True])
 def test_decoding_uses_the_sketchers_read_out(shop, popularity_correction):
-    rec = clone(shop["rec"]).set_params(popularity_correction=popularity_correction)
+    rec = clone(shop["rec"]).set_params(popularity_correction=popularity_correction,
+                                        validation_fraction=0.2)  # fmt: skip
     rec.fit(shop["X"][:300], shop["future"][:300])
+    assert rec.item_prior_ is not None  # validated: whatever its strength, it is decoded with
     X = shop["X"][300:310]
     raw = rec.target_sketcher_.score_entities(
         np.log(rec.predict_sketch(X)), popularity_correction=popularity_correction
     )
-    expected = raw / rec.n_sketches_
+    expected = raw / rec.n_sketches_ + rec.item_prior_strength_ * rec.item_prior_
     expected -= logsumexp(expected, axis=1, keepdims=True)
     np.testing.assert_allclose(rec.predict_scores(X), expected, atol=1e-4)
+
+
+def _twins(n_rows, seed):
+    """Rows whose next item is one of two twins (identical vectors, so identical codes in
+    every partitioning), ``often`` four times as frequent as ``rare``, or another item."""
+    rng = np.random.default_rng(seed)
+    others = [f"o{i}" for i in range(20)]
+    history = [[str(rng.choice(others))] for _ in range(n_rows)]
+    draw = rng.random(n_rows)
+    future = [
+        ["often"] if d < 0.4 else ["rare"] if d < 0.5 else [str(rng.choice(others))]
+        for d in draw
+    ]
+    vectors = RandomVectorEmbedder(8, random_state=0).fit([others + ["often"]])
+    keys, V = vectors.entity_vectors()
+    table = dict(zip(keys, V))
+    # the twin shares every bucket; it comes first, so it wins their ties
+    table = {**{key: table[key] for key in others}, "rare": table["often"],
+             "often": table["often"]}  # fmt: skip
+
+    class Twins(RandomVectorEmbedder):
+        def entity_vectors(self, column=None):
+            names = np.asarray(list(table), dtype=object)
+            return names, np.stack([table[n] for n in names]).astype(np.float32)
+
+    sketcher = EMDESketcher(Twins(8, random_state=0).fit([others]), n_sketches=4,
+                            sketch_dim=16, random_state=0)  # fmt: skip
+    sketcher.fit([list(table)])
+    return sketcher, sketcher.transform(history), future
+
+
+def test_calibrated_item_prior_separates_items_that_share_every_bucket():
+    sketcher, X, future = _twins(600, seed=0)
+    params = dict(k=1, max_epochs=5, validation_fraction=0.2, **NET)
+    plain = SketchRecommender(FrozenEstimator(sketcher), item_prior="none", **params)
+    plain.fit(X, future)
+    assert plain.item_prior_ is None
+    column = {key: i for i, key in enumerate(plain.entities_)}
+    scores = plain.predict_scores(X[:50])
+    # without the prior the sketch cannot tell the twins apart
+    np.testing.assert_allclose(scores[:, column["often"]], scores[:, column["rare"]], atol=1e-5)
+
+    rec = SketchRecommender(FrozenEstimator(sketcher), **params).fit(X, future)
+    assert rec.item_prior == "calibrated" and rec.item_prior_.shape == (len(rec.entities_),)
+    # chosen on the held-out rows: "often" first hits 40% of them, "rare" (the tie) 10%
+    assert rec.item_prior_strength_ > 0
+    assert rec.item_prior_scores_[rec.item_prior_strength_] > rec.item_prior_scores_[0.0]
+    assert (rec.predict(X[:50])[:, 0] == "often").all()
+    # the prior restores the twins' ratio: log 4, up to the shrinkage and the held-out rows
+    prior_gap = rec.item_prior_[column["often"]] - rec.item_prior_[column["rare"]]
+    assert np.log(2.5) < prior_gap < np.log(5)
+    scores = rec.predict_scores(X[:50])
+    gap = scores[:, column["often"]] - scores[:, column["rare"]]
+    np.testing.assert_allclose(gap, rec.item_prior_strength_ * prior_gap, rtol=1e-4)
+    # at full strength the decoded distribution, averaged over the rows, is the targets'
+    rec.item_prior_strength_ = 1.0
+    share = pd.Series([row[0] for row in future]).value_counts(normalize=True)
+    share = share.reindex(rec.entities_, fill_value=0.0).to_numpy()
+    mean_with = np.exp(rec.predict_scores(X)).mean(axis=0)
+    mean_without = np.exp(plain.predict_scores(X)).mean(axis=0)
+    assert np.abs(mean_with - share).sum() < 0.5 * np.abs(mean_without - share).sum()
+
+
+def test_item_prior_needs_held_out_rows_to_be_applied():
+    sketcher, X, future = _twins(300, seed=2)
+    rec = SketchRecommender(FrozenEstimator(sketcher), max_epochs=2, **NET).fit(X, future)
+    assert rec.item_prior_ is None and rec.item_prior_scores_ is None
+    assert rec.item_prior_strength_ == 0.0  # nothing to validate it on: the sketch as decoded
+    plain = SketchRecommender(FrozenEstimator(sketcher), max_epochs=2, item_prior="none", **NET)
+    np.testing.assert_allclose(rec.predict_scores(X[:20]),
+                               plain.fit(X, future).predict_scores(X[:20]), atol=1e-6)  # fmt: skip
+
+
+def test_partial_fit_relearns_the_item_prior_on_its_own_rows():
+    sketcher, X, future = _twins(600, seed=1)
+    rec = SketchRecommender(FrozenEstimator(sketcher), max_epochs=3, validation_fraction=0.2,
+                            **NET).fit(X, future)  # fmt: skip
+    column = {key: i for i, key in enumerate(rec.entities_)}
+    swapped = [["rare"] if row == ["often"] else ["often"] if row == ["rare"] else row
+               for row in future]  # fmt: skip
+    before = rec.item_prior_.copy()
+    rec.set_params(max_epochs=1).partial_fit(X, swapped)
+    gap = rec.item_prior_[column["often"]] - rec.item_prior_[column["rare"]]
+    assert before[column["often"]] > before[column["rare"]] and gap < -np.log(2.5)
 
 
 def test_history_exclude_boost_ignore(shop):

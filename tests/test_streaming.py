@@ -15,7 +15,7 @@ from sklearn.metrics import log_loss
 from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder
 from sklearn_basemodel.metrics import recall_at_k
 from sklearn_basemodel.nn import SketchClassifier, SketchRecommender, SketchRegressor
-from sklearn_basemodel.nn.streaming import BatchStream
+from sklearn_basemodel.nn.streaming import BatchStream, _held_out
 from sklearn_basemodel.warehouse.batches import WarehouseBatches, write_predictions
 
 NET = {"hidden_units": 16, "n_blocks": 1, "batch_size": 32, "lr": 1e-2, "random_state": 0}
@@ -215,7 +215,7 @@ def test_recommender_streams_sketched_frames():
     frames = [frame.iloc[i : i + 60] for i in range(0, len(frame), 60)]
     stream = BatchStream(frames, features="history", target="future", key="customer",
                          transform=sketcher, shuffle_buffer=120)
-    params = {**NET, "max_epochs": 15, "k": 4}
+    params = {**NET, "max_epochs": 15, "k": 4, "validation_fraction": 0.2}
     rec = SketchRecommender(FrozenEstimator(sketcher), **params).fit(stream)
     in_memory = SketchRecommender(FrozenEstimator(sketcher), **params).fit(
         sketcher.transform(frame["history"]), frame["future"]
@@ -225,6 +225,17 @@ def test_recommender_streams_sketched_frames():
     memory_recall = recall_at_k(test["future"], in_memory.predict(X_test), k=4)
     assert stream_recall > 0.35, (stream_recall, memory_recall)  # chance: 4 / 32
     assert abs(stream_recall - memory_recall) < 0.08, (stream_recall, memory_recall)
+    # the item prior is learned from the stream's rows, as it would be from the same rows held
+    # in memory by the same network
+    # (those held out by the stream's key hash choose its strength, as in memory)
+    streamed = rec.item_prior_.copy(), rec.item_prior_strength_, rec.item_prior_scores_
+    assert set(streamed[2]) == {0.0, 0.5, 1.0}
+    held_out = _held_out(frame["customer"].to_numpy(), rec._validation_fraction(), rec._seed_)
+    rec._held_out_rows_ = np.flatnonzero(held_out)
+    rec._fit_item_prior(sketcher.transform(frame["history"]), frame["future"].tolist())
+    np.testing.assert_allclose(streamed[0], rec.item_prior_, rtol=1e-5, atol=1e-5)
+    assert (rec.item_prior_strength_, rec.item_prior_scores_) == streamed[1:]
+    assert np.ptp(streamed[0]) > 0.1  # not a constant: it tells items apart
 
     scoring = BatchStream([test.iloc[:120], test.iloc[120:]], features="history",
                           key="customer", transform=sketcher)

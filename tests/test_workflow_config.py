@@ -21,6 +21,12 @@ def _with(section, value):
     return data
 
 
+def test_sketch_width_is_auto_unless_given():
+    assert Project.from_dict(BASE).model.sketch_dim == "auto"
+    assert Project.from_dict({**BASE, "model": {"sketch_dim": 128}}).model.sketch_dim == 128
+    assert Project.from_dict({**BASE, "model": {"sketch_dim": "auto"}}).model.sketch_dim == "auto"
+
+
 def test_a_valid_project_maps_to_the_dbt_vars():
     project = Project.from_dict(BASE)
     dbt = project.dbt_vars()
@@ -49,6 +55,7 @@ def test_a_valid_project_maps_to_the_dbt_vars():
         ("tasks", {"propensity": [{"column": "brand", "value": "x"}]}, "tasks.propensity[0].column"),
         ("tasks", {}, "tasks"),
         ("model", {"sketch_dim": 100}, "model.sketch_dim"),
+        ("model", {"sketch_dim": "automatic"}, "model.sketch_dim"),
         ("output", {"schema": "out; drop table x"}, "output.schema"),
         ("columns", {"customer": "u; drop table t", "time": "t", "items": ["p"]}, "columns.customer"),
         ("columns", {"customer": "u", "time": "t", "items": ['"a" || "b"']}, "columns.items[0]"),

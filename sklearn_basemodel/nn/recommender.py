@@ -9,7 +9,9 @@ import scipy.sparse as sp
 import torch
 from scipy.special import log_softmax
 from sklearn.base import clone
+from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
+from skorch.utils import is_dataset
 
 from .._compat import HasMethods, Interval, StrOptions, num_samples
 from .._hashing import seed_from_random_state
@@ -18,11 +20,18 @@ from ..rows import flatten_rows, lookup
 from ..sketch import EMDESketcher, codebook_of
 from ._base import SHARED_PARAMETERS_DOC, SketchNetBase, _unavailable
 from ._loss import SketchCrossEntropy, sketch_log_softmax
+from .data import SketchDataset
+from .streaming import BatchStream, _held_out, _target_array
 
 __all__ = ["SketchRecommender"]
 
 # Entity scores decoded at once: rows x entities (float32), bounds the memory of predict.
 _MAX_SCORES = 1 << 23
+# Training rows the item prior is estimated on (a seeded sample when there are more): enough
+# for the target share of every item that matters, a few seconds of decoding.
+_PRIOR_ROWS = 20_000
+# The item prior's strengths compared on the held-out rows (0: the sketch as decoded).
+_PRIOR_STRENGTHS = (0.0, 0.5, 1.0)
 
 
 class SketchRecommender(SketchNetBase):
@@ -65,7 +74,19 @@ class SketchRecommender(SketchNetBase):
         decayed weights (mappings key -> weight) as ``history`` for recency.
     popularity_correction : bool, default=False
         Decode with the popularity-corrected read-out (docs/ALGORITHMS.md, section 2.5)
-        instead of the plain geometric mean.{shared}
+        instead of the plain geometric mean.
+    item_prior : {"calibrated", "none"}, default="calibrated"
+        A per-entity term added to the decoded log-probabilities, learned at the end of
+        ``fit`` and ``partial_fit`` from (up to 20,000 of) their training rows so that the
+        decoded distribution, averaged over those rows, matches how often each entity is a
+        target (``item_prior_``). The sketch spreads each bucket's probability over all the
+        entities that share it; the prior restores the differences between them (a frequent
+        and a rare item in the same buckets) and undoes any bias of the read-out, including
+        ``popularity_correction``'s. Whether it helps depends on the data, so its strength
+        (0, 0.5 or 1) is chosen by Recall@k on the rows the network was validated on
+        (``validation_fraction`` or ``early_stopping``; a stream's held-out rows); without
+        held-out rows, or with a custom ``train_split``, the strength is 0. ``"none"`` skips
+        it.{shared}
 
     Attributes
     ----------
@@ -83,6 +104,13 @@ class SketchRecommender(SketchNetBase):
         Whether ``module_`` started from the ``pretrained`` trunk.
     fallback_valid_losses_ : dict or None
         Validation losses of both starts when ``pretrained_fallback`` ran, else None.
+    item_prior_ : ndarray of shape (n_entities,) or None
+        The learned per-entity log-prior at strength 1; None with ``item_prior="none"`` or
+        without held-out rows.
+    item_prior_strength_ : float
+        The multiple of ``item_prior_`` added when decoding (0.0: none).
+    item_prior_scores_ : dict or None
+        Recall@k on the held-out rows of each strength tried, or None without held-out rows.
 
     See Also
     --------
@@ -95,6 +123,14 @@ class SketchRecommender(SketchNetBase):
     (``b_j(i)`` the bucket of entity i in partitioning j). ``predict_scores`` returns
     ``log softmax(score / N)`` over the entities: the normalised geometric mean of the
     bucket probabilities, a proper per-row distribution that can be blended with the history.
+
+    The calibrated item prior: with ``m_i`` the decoded probability of entity i averaged over
+    the training rows and ``c_i`` its target share summed over those ``C`` rows (each row's
+    targets weighing one in all), ``item_prior_[i] = log((c_i + K m_i) / (C + K)) - log m_i``
+    with ``K`` the number of entities: the empirical share, shrunk towards the model's own by
+    one pseudo-row per entity, so an entity never seen as a target is lowered by a bounded
+    amount rather than removed. The rows the network was validated on are left out of it and
+    choose its strength.
 
     Examples
     --------
@@ -128,6 +164,7 @@ class SketchRecommender(SketchNetBase):
         "history_weight": [Interval(Real, 0, 1, closed="both")],
         "history_blend": [StrOptions({"linear", "log"})],
         "popularity_correction": ["boolean"],
+        "item_prior": [StrOptions({"calibrated", "none"})],
     }
 
     def __init__(
@@ -139,6 +176,7 @@ class SketchRecommender(SketchNetBase):
         history_weight=0.5,
         history_blend="linear",
         popularity_correction=False,
+        item_prior="calibrated",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -148,6 +186,7 @@ class SketchRecommender(SketchNetBase):
         self.history_weight = history_weight
         self.history_blend = history_blend
         self.popularity_correction = popularity_correction
+        self.item_prior = item_prior
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -236,12 +275,17 @@ class SketchRecommender(SketchNetBase):
         scale = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
         return sp.csr_matrix(sp.diags(scale) @ H)
 
-    def _decode(self, log_probs: np.ndarray, history) -> np.ndarray:
-        """Per-row log-probabilities over the entities, with the history applied."""
+    def _decode(self, log_probs: np.ndarray, history, prior: bool = True) -> np.ndarray:
+        """Per-row log-probabilities over the entities, with the item prior (unless ``prior``
+        is False) and the history applied."""
         scores = self.target_sketcher_.score_entities(
             log_probs, popularity_correction=self.popularity_correction
         )
-        scores = log_softmax(np.asarray(scores, dtype=np.float64) / self.n_sketches_, axis=1)
+        scores = np.asarray(scores, dtype=np.float64) / self.n_sketches_
+        strength = getattr(self, "item_prior_strength_", 0.0)  # absent: saved before it existed
+        if prior and strength:
+            scores += strength * self.item_prior_
+        scores = log_softmax(scores, axis=1)
         if history is None or self.history_mode == "ignore":
             return scores.astype(np.float32)
         if self.history_mode == "exclude":
@@ -258,7 +302,7 @@ class SketchRecommender(SketchNetBase):
         with np.errstate(divide="ignore"):
             return np.log(blended).astype(np.float32)
 
-    def _iter_decoded(self, X, history):
+    def _iter_decoded(self, X, history, prior: bool = True):
         """Decoded scores, a chunk of rows at a time (never all logits or scores at once)."""
         self.check_is_fitted()
         H = None
@@ -272,8 +316,111 @@ class SketchRecommender(SketchNetBase):
             for offset in range(0, len(log_probs), chunk):
                 part = log_probs[offset : offset + chunk]
                 rows = slice(start, start + len(part))
-                yield self._decode(part, None if H is None else H[rows])
+                yield self._decode(part, None if H is None else H[rows], prior=prior)
                 start += len(part)
+
+    # ------------------------------------------------------------------ the item prior
+    def fit(self, X, y=None, **fit_params):
+        super().fit(X, y, **fit_params)
+        self._fit_item_prior(X, y)
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        if is_dataset(X):  # a step of fit(), which learns the prior when training ends
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        super().partial_fit(X, y, classes=classes, **fit_params)
+        self._fit_item_prior(X, y)
+        return self
+
+    fit.__doc__ = SketchNetBase.fit.__doc__
+    partial_fit.__doc__ = SketchNetBase.partial_fit.__doc__
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        train, valid = super().get_split_datasets(X, y, **fit_params)
+        # the rows the network does not train on: they choose the item prior's strength
+        self._held_out_rows_ = valid.rows if isinstance(valid, SketchDataset) else None
+        return train, valid
+
+    def _prior_batches(self, X, y):
+        """``(X, y, held_out)`` batches of up to ``_PRIOR_ROWS`` training rows: a seeded sample
+        of in-memory rows, the first batches of a stream (read again, one batch at a time).
+        ``held_out`` marks the rows the network was validated on, or is None without them."""
+        if isinstance(X, BatchStream):
+            fraction, n_rows = self._validation_fraction(), 0
+            for part in X.parts():
+                size = min(len(part.keys), _PRIOR_ROWS - n_rows)
+                held_out = None if fraction is None else _held_out(part.keys, fraction, self._seed_)
+                yield (part.X[:size], list(_target_array(part.y))[:size],
+                       None if held_out is None else held_out[:size])  # fmt: skip
+                n_rows += size
+                if n_rows >= _PRIOR_ROWS:
+                    return
+            return
+        n_rows = num_samples(X)
+        held_out = getattr(self, "_held_out_rows_", None)
+        mask = None
+        if held_out is not None:
+            mask = np.zeros(n_rows, dtype=bool)
+            mask[held_out] = True
+        if n_rows > _PRIOR_ROWS:
+            seed = None if self.random_state is None else seed_from_random_state(self.random_state)
+            rows = np.sort(np.random.default_rng(seed).choice(n_rows, _PRIOR_ROWS, replace=False))
+            X, y = _safe_indexing(X, rows), _safe_indexing(y, rows)
+            mask = None if mask is None else mask[rows]
+        yield X, y, mask
+
+    def _fit_item_prior(self, X, y) -> None:
+        """``item_prior_`` (the log-ratio of the shrunk target share of every entity to its
+        decoded probability averaged over the training rows, class Notes) and its strength,
+        chosen by Recall@k on the held-out rows."""
+        self.item_prior_, self.item_prior_strength_, self.item_prior_scores_ = None, 0.0, None
+        if isinstance(X, BatchStream):
+            validated = self._validation_fraction() is not None
+        else:
+            validated = getattr(self, "_held_out_rows_", None) is not None
+        if self.item_prior == "none" or not validated:  # without held-out rows: strength 0
+            return
+        n_entities = len(self.entities_)
+        counts, mean = np.zeros(n_entities), np.zeros(n_entities)
+        n_rows = n_targeted = 0
+        held_out_scores, held_out_targets = [], []
+        for X_part, y_part, held_out in self._prior_batches(X, y):
+            y_part = list(y_part)
+            train = np.ones(num_samples(X_part), dtype=bool) if held_out is None else ~held_out
+            if held_out is not None and held_out.any():
+                held_out_targets += [y_part[i] for i in np.flatnonzero(held_out)]
+            flat = flatten_rows([y_part[i] for i in np.flatnonzero(train)], name="y",
+                                allow_empty=True)  # fmt: skip
+            position = lookup(flat.keys, self.target_sketcher_.vocabulary_)
+            keep = position >= 0
+            weight = flat.weights_or_ones()[keep].astype(np.float64)
+            row = flat.row_ids()[keep]
+            # each row's known targets weigh one in all, as in the L1-normalised target sketch
+            row_total = np.bincount(row, weights=weight, minlength=flat.n_rows)
+            share = weight / np.where(row_total[row] > 0, row_total[row], 1.0)
+            counts += np.bincount(position[keep], weights=share, minlength=n_entities)
+            n_targeted += int(np.count_nonzero(row_total > 0))
+            start = 0
+            for scores in self._iter_decoded(X_part, None, prior=False):
+                rows = slice(start, start + len(scores))
+                mean += np.exp(scores[train[rows]].astype(np.float64)).sum(axis=0)
+                if held_out is not None and held_out[rows].any():
+                    held_out_scores.append(scores[held_out[rows]])
+                start += len(scores)
+            n_rows += int(train.sum())
+        mean = np.maximum(mean / max(n_rows, 1), np.finfo(np.float64).tiny)
+        shrunk = (counts + n_entities * mean) / (n_targeted + n_entities)
+        self.item_prior_ = (np.log(shrunk) - np.log(mean)).astype(np.float32)
+        if held_out_scores:
+            scores = np.vstack(held_out_scores)
+            keys, k = self.entities_, min(self.k, n_entities)
+            recalls = [
+                recall_at_k(held_out_targets, keys[top_k(scores + s * self.item_prior_, k)[0]], k=k)
+                for s in _PRIOR_STRENGTHS
+            ]  # fmt: skip
+            self.item_prior_scores_ = dict(zip(_PRIOR_STRENGTHS, recalls))
+            self.item_prior_strength_ = float(_PRIOR_STRENGTHS[int(np.argmax(recalls))])
+        self._held_out_rows_ = None  # used: the next fit records its own
 
     def predict_scores(self, X, history=None) -> np.ndarray:
         """Score of every entity for every row.

@@ -414,7 +414,7 @@ class ModelSizes:
 
     n_components: int = 64
     n_sketches: int = 16
-    sketch_dim: int = 64
+    sketch_dim: int | str = "auto"  # "auto": recipes.sketch_dim_for(entities of the embedder)
     half_life_days: float = 35.0
     history_days: float | None = None
     hidden_units: int = 512
@@ -433,12 +433,15 @@ class ModelSizes:
                     if isinstance(data[key], bool) or not isinstance(data[key], int):
                         _fail("model.random_state", f"expected an integer, got {data[key]!r}", "E.g. 0.")
                     values[key] = data[key]
+                elif key == "sketch_dim" and data[key] == "auto":
+                    values[key] = "auto"
                 else:
                     values[key] = _positive(data[key], f"model.{key}", integer=integer,
                                             optional=key == "history_days")  # fmt: skip
         sketch_dim = values.get("sketch_dim", cls.sketch_dim)
-        if sketch_dim & (sketch_dim - 1):
-            _fail("model.sketch_dim", f"{sketch_dim} is not a power of two", "Use 32, 64, 128 or 256.")
+        if sketch_dim != "auto" and sketch_dim & (sketch_dim - 1):
+            _fail("model.sketch_dim", f"{sketch_dim} is not a power of two",
+                  'Use 32, 64, 128 or 256, or "auto" (sized from the number of entities).')  # fmt: skip
         return cls(**values)
 
 

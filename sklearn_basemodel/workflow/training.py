@@ -162,6 +162,15 @@ def _embedders(project, baskets, descriptions, log):
     return embedders
 
 
+def _sketch_dim(model, embedder):
+    """``model.sketch_dim``, with "auto" sized from the embedder's entities."""
+    if model.sketch_dim != "auto":
+        return model.sketch_dim
+    from ..recipes import sketch_dim_for
+
+    return sketch_dim_for(len(embedder.entity_vectors()[0]))
+
+
 def _profile(project, embedders, target_sketcher):
     from sklearn.frozen import FrozenEstimator
 
@@ -172,7 +181,8 @@ def _profile(project, embedders, target_sketcher):
     main = _pretraining_column(project)
     blocks = [
         (name, EMDESketcher(FrozenEstimator(embedder), n_sketches=model.n_sketches,
-                            sketch_dim=model.sketch_dim, random_state=model.random_state + i + 1,
+                            sketch_dim=_sketch_dim(model, embedder),
+                            random_state=model.random_state + i + 1,
                             handle_unknown="ignore"), f"{name}_history")
         for i, (name, embedder) in enumerate(embedders.items()) if name != main
     ]  # fmt: skip
@@ -208,7 +218,8 @@ def _pretrain(project, baskets, rows, embedders, progress_bar, log):
         )
     model = project.model
     sketcher = EMDESketcher(FrozenEstimator(embedders[main]), n_sketches=model.n_sketches,
-                            sketch_dim=model.sketch_dim, random_state=model.random_state,
+                            sketch_dim=_sketch_dim(model, embedders[main]),
+                            random_state=model.random_state,
                             handle_unknown="ignore").fit(baskets[f"{main}_items"])  # fmt: skip
     profile = _profile(project, embedders, sketcher)
     recommender = pretrainer(sketcher, k=project.tasks.k, **_network_params(project, progress_bar))
