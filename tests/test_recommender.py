@@ -189,6 +189,17 @@ def test_item_prior_needs_held_out_rows_to_be_applied():
                                plain.fit(X, future).predict_scores(X[:20]), atol=1e-6)  # fmt: skip
 
 
+def test_item_prior_is_not_applied_when_no_held_out_row_has_a_target():
+    sketcher, X, future = _twins(200, seed=3)
+    rec = SketchRecommender(FrozenEstimator(sketcher), max_epochs=1, validation_fraction=0.2,
+                            **NET).fit(X, future)  # fmt: skip
+    future = [[] if i % 2 else row for i, row in enumerate(future)]
+    rec._held_out_rows_ = np.arange(1, 200, 2)  # the rows left without a target
+    rec._fit_item_prior(X, future)
+    assert rec.item_prior_ is not None  # learned on the other rows, but not validated
+    assert rec.item_prior_strength_ == 0.0 and rec.item_prior_scores_ is None
+
+
 def test_partial_fit_relearns_the_item_prior_on_its_own_rows():
     sketcher, X, future = _twins(600, seed=1)
     rec = SketchRecommender(FrozenEstimator(sketcher), max_epochs=3, validation_fraction=0.2,

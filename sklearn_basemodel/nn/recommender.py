@@ -341,33 +341,27 @@ class SketchRecommender(SketchNetBase):
         self._held_out_rows_ = valid.rows if isinstance(valid, SketchDataset) else None
         return train, valid
 
-    def _prior_batches(self, X, y):
-        """``(X, y, held_out)`` batches of up to ``_PRIOR_ROWS`` training rows: a seeded sample
-        of in-memory rows, the first batches of a stream (read again, one batch at a time).
-        ``held_out`` marks the rows the network was validated on, or is None without them."""
+    def _prior_batches(self, X, y, seed):
+        """``(X, y, held_out)`` batches of up to ``_PRIOR_ROWS`` training rows: a sample of
+        in-memory rows drawn with ``seed``, the first batches of a stream (read again, one batch
+        at a time). ``held_out`` marks the rows the network was validated on."""
         if isinstance(X, BatchStream):
             fraction, n_rows = self._validation_fraction(), 0
             for part in X.parts():
                 size = min(len(part.keys), _PRIOR_ROWS - n_rows)
-                held_out = None if fraction is None else _held_out(part.keys, fraction, self._seed_)
-                yield (part.X[:size], list(_target_array(part.y))[:size],
-                       None if held_out is None else held_out[:size])  # fmt: skip
+                held_out = _held_out(part.keys, fraction, self._seed_)[:size]
+                yield part.X[:size], list(_target_array(part.y))[:size], held_out
                 n_rows += size
                 if n_rows >= _PRIOR_ROWS:
                     return
             return
         n_rows = num_samples(X)
-        held_out = getattr(self, "_held_out_rows_", None)
-        mask = None
-        if held_out is not None:
-            mask = np.zeros(n_rows, dtype=bool)
-            mask[held_out] = True
+        held_out = np.zeros(n_rows, dtype=bool)
+        held_out[self._held_out_rows_] = True
         if n_rows > _PRIOR_ROWS:
-            seed = None if self.random_state is None else seed_from_random_state(self.random_state)
             rows = np.sort(np.random.default_rng(seed).choice(n_rows, _PRIOR_ROWS, replace=False))
-            X, y = _safe_indexing(X, rows), _safe_indexing(y, rows)
-            mask = None if mask is None else mask[rows]
-        yield X, y, mask
+            X, y, held_out = _safe_indexing(X, rows), _safe_indexing(y, rows), held_out[rows]
+        yield X, list(y), held_out
 
     def _fit_item_prior(self, X, y) -> None:
         """``item_prior_`` (the log-ratio of the shrunk target share of every entity to its
@@ -380,17 +374,14 @@ class SketchRecommender(SketchNetBase):
             validated = getattr(self, "_held_out_rows_", None) is not None
         if self.item_prior == "none" or not validated:  # without held-out rows: strength 0
             return
+        # the same sample in both passes below, even without a random_state
+        seed = seed_from_random_state(self.random_state)
         n_entities = len(self.entities_)
         counts, mean = np.zeros(n_entities), np.zeros(n_entities)
         n_rows = n_targeted = 0
-        held_out_scores, held_out_targets = [], []
-        for X_part, y_part, held_out in self._prior_batches(X, y):
-            y_part = list(y_part)
-            train = np.ones(num_samples(X_part), dtype=bool) if held_out is None else ~held_out
-            if held_out is not None and held_out.any():
-                held_out_targets += [y_part[i] for i in np.flatnonzero(held_out)]
-            flat = flatten_rows([y_part[i] for i in np.flatnonzero(train)], name="y",
-                                allow_empty=True)  # fmt: skip
+        for X_part, y_part, held_out in self._prior_batches(X, y, seed):
+            train = np.flatnonzero(~held_out)
+            flat = flatten_rows([y_part[i] for i in train], name="y", allow_empty=True)
             position = lookup(flat.keys, self.target_sketcher_.vocabulary_)
             keep = position >= 0
             weight = flat.weights_or_ones()[keep].astype(np.float64)
@@ -400,24 +391,29 @@ class SketchRecommender(SketchNetBase):
             share = weight / np.where(row_total[row] > 0, row_total[row], 1.0)
             counts += np.bincount(position[keep], weights=share, minlength=n_entities)
             n_targeted += int(np.count_nonzero(row_total > 0))
-            start = 0
-            for scores in self._iter_decoded(X_part, None, prior=False):
-                rows = slice(start, start + len(scores))
-                mean += np.exp(scores[train[rows]].astype(np.float64)).sum(axis=0)
-                if held_out is not None and held_out[rows].any():
-                    held_out_scores.append(scores[held_out[rows]])
-                start += len(scores)
-            n_rows += int(train.sum())
+            n_rows += len(train)
+            if not len(train):
+                continue
+            for scores in self._iter_decoded(_safe_indexing(X_part, train), None, prior=False):
+                mean += np.exp(scores.astype(np.float64)).sum(axis=0)
         mean = np.maximum(mean / max(n_rows, 1), np.finfo(np.float64).tiny)
         shrunk = (counts + n_entities * mean) / (n_targeted + n_entities)
         self.item_prior_ = (np.log(shrunk) - np.log(mean)).astype(np.float32)
-        if held_out_scores:
-            scores = np.vstack(held_out_scores)
-            keys, k = self.entities_, min(self.k, n_entities)
-            recalls = [
-                recall_at_k(held_out_targets, keys[top_k(scores + s * self.item_prior_, k)[0]], k=k)
-                for s in _PRIOR_STRENGTHS
-            ]  # fmt: skip
+
+        # second pass, over the held-out rows: the top-k at each strength (never all scores)
+        k, targets = min(self.k, n_entities), []
+        tops = {strength: [] for strength in _PRIOR_STRENGTHS}
+        for X_part, y_part, held_out in self._prior_batches(X, y, seed):
+            rows = np.flatnonzero(held_out)
+            targets += [y_part[i] for i in rows]
+            if not len(rows):
+                continue
+            for scores in self._iter_decoded(_safe_indexing(X_part, rows), None, prior=False):
+                for strength in _PRIOR_STRENGTHS:
+                    tops[strength].append(top_k(scores + strength * self.item_prior_, k)[0])
+        if any(len(row) for row in targets):  # Recall@k needs a row with targets
+            keys = self.entities_
+            recalls = [recall_at_k(targets, keys[np.vstack(tops[s])], k=k) for s in _PRIOR_STRENGTHS]
             self.item_prior_scores_ = dict(zip(_PRIOR_STRENGTHS, recalls))
             self.item_prior_strength_ = float(_PRIOR_STRENGTHS[int(np.argmax(recalls))])
         self._held_out_rows_ = None  # used: the next fit records its own
