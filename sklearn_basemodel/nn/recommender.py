@@ -374,12 +374,14 @@ class SketchRecommender(SketchNetBase):
             validated = getattr(self, "_held_out_rows_", None) is not None
         if self.item_prior == "none" or not validated:  # without held-out rows: strength 0
             return
-        # the same sample in both passes below, even without a random_state
         seed = seed_from_random_state(self.random_state)
+        batches = self._prior_batches(X, y, seed)
+        if not isinstance(X, BatchStream):
+            batches = list(batches)  # one sample, drawn once for both passes
         n_entities = len(self.entities_)
         counts, mean = np.zeros(n_entities), np.zeros(n_entities)
         n_rows = n_targeted = 0
-        for X_part, y_part, held_out in self._prior_batches(X, y, seed):
+        for X_part, y_part, held_out in batches:
             train = np.flatnonzero(~held_out)
             flat = flatten_rows([y_part[i] for i in train], name="y", allow_empty=True)
             position = lookup(flat.keys, self.target_sketcher_.vocabulary_)
@@ -392,10 +394,12 @@ class SketchRecommender(SketchNetBase):
             counts += np.bincount(position[keep], weights=share, minlength=n_entities)
             n_targeted += int(np.count_nonzero(row_total > 0))
             n_rows += len(train)
-            if not len(train):
-                continue
-            for scores in self._iter_decoded(_safe_indexing(X_part, train), None, prior=False):
-                mean += np.exp(scores.astype(np.float64)).sum(axis=0)
+            # every row decoded, the held-out ones masked out: no copy of the rows' features
+            start = 0
+            for scores in self._iter_decoded(X_part, None, prior=False):
+                kept = scores[~held_out[start : start + len(scores)]]
+                mean += np.exp(kept.astype(np.float64)).sum(axis=0)
+                start += len(scores)
         mean = np.maximum(mean / max(n_rows, 1), np.finfo(np.float64).tiny)
         shrunk = (counts + n_entities * mean) / (n_targeted + n_entities)
         self.item_prior_ = (np.log(shrunk) - np.log(mean)).astype(np.float32)
@@ -403,7 +407,9 @@ class SketchRecommender(SketchNetBase):
         # second pass, over the held-out rows: the top-k at each strength (never all scores)
         k, targets = min(self.k, n_entities), []
         tops = {strength: [] for strength in _PRIOR_STRENGTHS}
-        for X_part, y_part, held_out in self._prior_batches(X, y, seed):
+        if isinstance(X, BatchStream):
+            batches = self._prior_batches(X, y, seed)  # the stream read again
+        for X_part, y_part, held_out in batches:
             rows = np.flatnonzero(held_out)
             targets += [y_part[i] for i in rows]
             if not len(rows):

@@ -163,12 +163,11 @@ def _embedders(project, baskets, descriptions, log):
 
 
 def _sketch_dim(model, embedder):
-    """``model.sketch_dim``, with "auto" sized from the embedder's entities."""
-    if model.sketch_dim != "auto":
-        return model.sketch_dim
-    from ..recipes import sketch_dim_for
+    """``model.sketch_dim``, with "auto" sized from the embedder's entities (as the recipe's
+    profile sizes it)."""
+    from ..recipes import _resolve_sketch_dim
 
-    return sketch_dim_for(len(embedder.entity_vectors()[0]))
+    return _resolve_sketch_dim(model.sketch_dim, embedder, None)
 
 
 def _profile(project, embedders, target_sketcher):
