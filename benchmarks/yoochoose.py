@@ -66,7 +66,7 @@ TARGET_HR, TARGET_MRR = REFERENCE["AR"][0], REFERENCE["SR"][1]
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 RESULTS = Path(__file__).resolve().parent / "results" / "yoochoose.md"
 # The grid of the history boost's selection, the same in every benchmark script (see
-# benchmarks/tafeng.py): weights of the own clicks in the linear blend, and half-lives in clicks.
+# benchmarks/tafeng.py): weights of the own clicks in the blend, and half-lives in clicks.
 HISTORY_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 0.85, 0.95)
 HISTORY_HALF_LIVES = (1.0, 4.0, None)
 
