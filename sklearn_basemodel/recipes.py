@@ -67,6 +67,7 @@ __all__ = [
     "histories_at",
     "history_weights",
     "pretrainer",
+    "resolve_sketch_dim",
     "rfm_scaler",
     "sequence_examples",
     "signed_log1p",
@@ -260,8 +261,17 @@ def sketch_dim_for(n_entities):
     return int(min(max(width, low), high))
 
 
-def _resolve_sketch_dim(sketch_dim, item_vectors, embedder_column):
-    """``sketch_dim``, with "auto" resolved from the fitted item vectors' vocabulary."""
+def resolve_sketch_dim(sketch_dim, item_vectors, embedder_column=None):
+    """``sketch_dim`` as a number: "auto" is :func:`sketch_dim_for` the entities of the fitted
+    ``item_vectors`` (of ``embedder_column``); a number is returned as given.
+
+    Examples
+    --------
+    >>> from sklearn_basemodel import RandomVectorEmbedder
+    >>> vectors = RandomVectorEmbedder(4).fit([[f"i{i}"] for i in range(5_000)])
+    >>> resolve_sketch_dim("auto", vectors), resolve_sketch_dim(32, vectors)
+    (128, 32)
+    """
     if sketch_dim != "auto":
         return sketch_dim
     try:
@@ -359,7 +369,7 @@ def behavioral_profile(
         shape = {"n_sketches": n_sketches,
                  "sketch_dim": item_vectors.sketch_dim if sketch_dim == "auto" else sketch_dim}
     else:
-        sketch_dim = _resolve_sketch_dim(sketch_dim, item_vectors, embedder_column)
+        sketch_dim = resolve_sketch_dim(sketch_dim, item_vectors, embedder_column)
         shape = {"n_sketches": n_sketches, "sketch_dim": sketch_dim}
         item_vectors = FrozenEstimator(item_vectors)
         parts = [(name, _sketcher(item_vectors, half_life, shape, **vectors,

@@ -165,9 +165,9 @@ def _embedders(project, baskets, descriptions, log):
 def _sketch_dim(model, embedder):
     """``model.sketch_dim``, with "auto" sized from the embedder's entities (as the recipe's
     profile sizes it)."""
-    from ..recipes import _resolve_sketch_dim
+    from ..recipes import resolve_sketch_dim
 
-    return _resolve_sketch_dim(model.sketch_dim, embedder, None)
+    return resolve_sketch_dim(model.sketch_dim, embedder)
 
 
 def _profile(project, embedders, target_sketcher):
