@@ -24,13 +24,18 @@ Protocol
   columns; :func:`~sklearn_basemodel.recipes.pretrainer` (a ``SketchRecommender`` with its
   default network and epochs) trained self-supervised to predict the products of the next 30
   days at the training cut-offs, for every customer with a history and a non-empty horizon.
-  No task label is used. The profile is then ``embed()`` of the pretrained trunk: one fixed
-  vector per customer and cut-off.
+  No task label is used. The profile is then the library's
+  :class:`~sklearn_basemodel.universal_profile.UniversalProfile` with its defaults: ``embed()``
+  of the pretrained trunk compressed to its first 32 principal components (fitted on the
+  training rows, no label), beside the profile's RFM columns: one fixed vector per customer and
+  cut-off.
 * **Aggregated-features profile**: per event type and window (last 7 / 30 / 90 days, all
   history) the count and amount of events; per category the purchases in the last 30 and 90
   days; days since the first and the last event, number of baskets; ``sign(x) log(1 + |x|)``.
-* For reference, the same head on the trunk's input (the behavioral profile's sketches and
-  RFM columns, densified): what the pretrained trunk adds, or loses, over its input.
+* For reference, the same head on the whole ``embed()`` of the trunk (1,024 columns, what this
+  benchmark measured as the universal profile before ``UniversalProfile``), and on the trunk's
+  input (the behavioral profile's sketches and RFM columns, densified): what the pretrained
+  trunk adds, or loses, over its input.
 * **The head**, the same for every profile and every task: ``StandardScaler`` then scikit-learn's
   ``MLPClassifier(hidden_layer_sizes=(64,), early_stopping=True)`` (its other defaults), fitted
   on the rows of all training cut-offs and scored by ROC AUC on the test cut-off's rows.
@@ -64,8 +69,9 @@ RANK = 3  # the task's category and product: the 3rd most purchased before the f
 HALF_LIFE_DAYS = 30.0
 RFM = ["days_since_last", "days_since_first", "n_events", "total_amount"]
 TASKS = ("churn", "category", "product")
-# "sketches": the trunk's input (the behavioral profile itself), to tell what pretraining adds
-PROFILES = ("universal", "aggregated", "sketches")
+# "embedding": the trunk's whole output; "sketches": the trunk's input (the behavioral profile
+# itself), to tell what pretraining and the compression add
+PROFILES = ("universal", "aggregated", "embedding", "sketches")
 
 
 # --------------------------------------------------------------------------- rows and labels
@@ -202,13 +208,21 @@ def run_seed(seed, args, network):
     profile, recommender, n_pretrain = pretrain(events, train_all, seed, network)
     pretrain_s = time.perf_counter() - t0
 
+    from sklearn_basemodel.universal_profile import UniversalProfile
+
+    active = {c: per_cutoff[c][per_cutoff[c]["active"]] for c in per_cutoff}
+    # fitted on the training rows (no label involved), then fixed for every task
+    universal = UniversalProfile(recommender, profile=profile, random_state=seed)
+    universal.fit(pd.concat([active[c] for c in TRAIN_CUTOFFS]))
+
     def features(cutoffs):
-        rows = [per_cutoff[c][per_cutoff[c]["active"]] for c in cutoffs]
+        rows = [active[c] for c in cutoffs]
         sketches = [_dense(profile.transform(r)) for r in rows]
-        universal = np.vstack([recommender.embed(x) for x in sketches])
         aggregated = np.vstack([aggregated_features(events, c, r.index, categories)
                                 for c, r in zip(cutoffs, rows)])  # fmt: skip
-        profiles = {"universal": universal, "aggregated": aggregated,
+        profiles = {"universal": np.vstack([universal.transform(r) for r in rows]),
+                    "aggregated": aggregated,
+                    "embedding": np.vstack([recommender.embed(x) for x in sketches]),
                     "sketches": np.vstack(sketches)}  # fmt: skip
         return profiles, pd.concat(rows)
 
@@ -255,23 +269,25 @@ def table(stats, infos, args, network, seconds, load_before):
         f"{RANK}rd most purchased before {TRAIN_CUTOFFS[0]}. Pretraining: "
         f"{first['pretrain_rows']:,} rows, {first['pretrain_s']:.0f} s; network "
         f"{network or 'library defaults'}. Profile widths: universal "
-        f"{first['widths']['universal']}, aggregated {first['widths']['aggregated']}, sketches "
-        f"{first['widths']['sketches']}. Head: "
+        f"{first['widths']['universal']}, aggregated {first['widths']['aggregated']}, whole "
+        f"embedding {first['widths']['embedding']}, sketches {first['widths']['sketches']}. Head: "
         "StandardScaler + MLPClassifier((64,), early_stopping=True).",
         "",
         f"ROC AUC on the test cut-off, mean +- std over seeds {', '.join(map(str, args.seeds))}:",
         "",
-        "| task | test positives | universal profile (embed of the pretrained trunk) | "
-        "aggregated features | better | for reference: the trunk's input (sketches + RFM) |",
-        "|---|---:|---:|---:|---|---:|",
+        "| task | test positives | universal profile (`UniversalProfile`: 32 principal "
+        "components of the trunk's embed, + RFM) | aggregated features | better | for "
+        "reference: the whole embed of the trunk | for reference: the trunk's input "
+        "(sketches + RFM) |",
+        "|---|---:|---:|---:|---|---:|---:|",
     ]
     for task in TASKS:
         (a, sa), (b, sb) = stats["universal", task], stats["aggregated", task]
         share = np.mean([info["positives"][task] for info in infos])
         winner = "universal" if a > b else "aggregated" if b > a else "tie"
-        c, sc = stats["sketches", task]
+        (c, sc), (d, sd) = stats["embedding", task], stats["sketches", task]
         lines.append(f"| {task} | {share:.1%} | {a:.4f} +- {sa:.4f} | {b:.4f} +- {sb:.4f} | "
-                     f"{winner} | {c:.4f} +- {sc:.4f} |")  # fmt: skip
+                     f"{winner} | {c:.4f} +- {sc:.4f} | {d:.4f} +- {sd:.4f} |")  # fmt: skip
     lines += ["", f"Total {seconds:.0f} s, {os.cpu_count()} CPUs; load average {load_before:.1f} "
               f"before, {os.getloadavg()[0]:.1f} after (the machine may be shared)."]
     return "\n".join(lines)

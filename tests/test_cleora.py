@@ -295,3 +295,39 @@ def test_cuda_request_without_gpu_is_explained():
     else:
         with pytest.raises(ValueError, match="cuda"):
             CleoraEmbedder(device="cuda").fit(ROWS)
+
+
+# --------------------------------------------------------------------------- over-smoothing
+def _dense_baskets(seed=0):
+    """Every basket holds a few of 30 items: after many steps every vector is nearly the mean."""
+    rng = np.random.default_rng(seed)
+    return [list(rng.choice([f"i{j}" for j in range(30)], 8, replace=False)) for _ in range(300)]
+
+
+def test_oversmoothing_warns_with_the_measured_cosine_and_unused_remedies():
+    from sklearn_basemodel.exceptions import OversmoothingWarning
+
+    with pytest.warns(OversmoothingWarning) as record:
+        cleora = CleoraEmbedder(n_components=16, n_iter=6, random_state=0).fit(_dense_baskets())
+    message = str(record[0].message)
+    assert cleora.mean_cosine_[0] > 0.9
+    assert f"{cleora.mean_cosine_[0]:.3f} after 6 step(s)" in message
+    assert "several scales (n_iter=[1, 2])" in message and "propagation='symmetric'" in message
+    # with several scales and symmetric propagation already set, only "fewer steps" is left
+    with pytest.warns(OversmoothingWarning) as record:
+        CleoraEmbedder(n_components=16, n_iter=[1, 6], propagation="symmetric",
+                       random_state=0).fit(_dense_baskets())  # fmt: skip
+    message = str(record[0].message)
+    assert "fewer steps" in message
+    assert "n_iter=[1, 2]" not in message and "symmetric'" not in message
+
+
+def test_one_step_on_the_same_graph_does_not_warn():
+    import warnings
+
+    from sklearn_basemodel.exceptions import OversmoothingWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OversmoothingWarning)
+        cleora = CleoraEmbedder(n_components=16, n_iter=1, random_state=0).fit(_dense_baskets())
+    assert cleora.mean_cosine_[0] < 0.9

@@ -193,10 +193,15 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         ]  # fmt: skip
         if collapsed:
             described = ", ".join(f"{c:.3f} after {s} step(s)" for s, c in collapsed)
+            # only the remedies not already in use
+            remedies = ["fewer steps"]
+            if len(steps) == 1:
+                remedies.append("several scales (n_iter=[1, 2])")
+            if self.propagation == "left":
+                remedies.append("propagation='symmetric'")
             warnings.warn(
                 f"Cleora's vectors have collapsed (mean pairwise cosine {described}): "
-                "propagation over-smoothed this graph. Use fewer steps, several scales "
-                "(n_iter=[1, 2]) or propagation='symmetric'.",
+                f"propagation over-smoothed this graph. Use {' or '.join(remedies)}.",
                 OversmoothingWarning,
                 stacklevel=3,
             )
