@@ -21,6 +21,7 @@ _EXPORTS = {
     "SketchRegressor": ".nn",
     "explain": ".nn",
     "explain_sources": ".nn",
+    "UniversalProfile": ".universal_profile",
     "OversmoothingWarning": ".exceptions",
     "UnknownEntityWarning": ".exceptions",
 }
