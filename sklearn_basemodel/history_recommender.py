@@ -25,11 +25,34 @@ from .selection import hide_items
 __all__ = ["HistoryRecommender"]
 
 
+# Share of the customers (rows) whose pairs validate the network: early stopping and the
+# item prior's strength (SketchRecommender's own default share).
+_VALIDATION_FRACTION = 0.1
+
+
 def _split_rows(rows, fraction, rng):
-    """Self-supervised pairs: the rows that have a hidden part, split into input and target."""
+    """Self-supervised pairs: the rows that have a hidden part, split into input and target,
+    with the position of the row each pair comes from."""
     inputs, targets = hide_items(rows, fraction, rng)
-    pairs = [(x, y) for x, y in zip(inputs, targets) if y]
-    return [x for x, _ in pairs], [y for _, y in pairs]
+    source = [i for i, y in enumerate(targets) if y]
+    return [inputs[i] for i in source], [targets[i] for i in source], source
+
+
+class _HeldOutCustomers:
+    """A skorch ``train_split``: the pairs at ``valid`` validate, the others train.
+
+    Pairs drawn from the same customer share most of their items, so a random split of the
+    pairs would validate on customers the network trained on; the pairs are split by customer
+    instead.
+    """
+
+    def __init__(self, valid):
+        self.valid = np.asarray(valid, dtype=np.int64)
+
+    def __call__(self, dataset, y=None, **fit_params):
+        held_out = np.zeros(len(dataset), dtype=bool)
+        held_out[self.valid] = True
+        return dataset.subset(np.flatnonzero(~held_out)), dataset.subset(self.valid)
 
 
 class HistoryRecommender(BaseEstimator):
@@ -47,7 +70,10 @@ class HistoryRecommender(BaseEstimator):
     hidden_units : int, default=512
         Width of the network.
     max_epochs : int, default=10
-        With early stopping on 10% of the training pairs.
+        With early stopping on the pairs of 10% of the customers (rows), held out from
+        training; they also choose the strength of the network's item prior
+        (``SketchRecommender(item_prior="calibrated")``). With fewer than 10 customers with
+        a pair there is no hold-out: all ``max_epochs``, no item prior.
     hide_fraction : float, default=0.2
         Without ``y``: share of each row's items hidden as the target of a training pair.
     n_draws : int, default=2
@@ -59,6 +85,9 @@ class HistoryRecommender(BaseEstimator):
     Attributes
     ----------
     embedder_, sketcher_, model_ : fitted estimators
+    validation_rows_ : ndarray of int
+        Positions in ``X`` of the customers whose pairs validated the network (empty without
+        a hold-out).
     items_ : ndarray
         The items scored by :meth:`predict_scores`, in column order.
 
@@ -125,8 +154,10 @@ class HistoryRecommender(BaseEstimator):
             pairs = [_split_rows(X, self.hide_fraction, rng) for _ in range(self.n_draws)]
             inputs = [row for p in pairs for row in p[0]]
             targets = [row for p in pairs for row in p[1]]
+            source = np.array([i for p in pairs for i in p[2]], dtype=np.int64)
         else:
             inputs, targets = X, [list(row) for row in y]
+            source = np.arange(len(X))
         if len(inputs) < 4:
             raise ValueError("Too few rows with two or more items to learn from; pass more rows.")
         self.embedder_ = CleoraEmbedder(
@@ -137,9 +168,18 @@ class HistoryRecommender(BaseEstimator):
             FrozenEstimator(self.embedder_), n_sketches=self.n_sketches,
             sketch_dim=self.sketch_dim, handle_unknown="ignore", random_state=seed,
         ).fit(None)  # fmt: skip
+        # every pair of a held-out customer validates (early stopping, the item prior)
+        customers = np.unique(source)
+        n_valid = int(_VALIDATION_FRACTION * len(customers))
+        held_out = rng.choice(customers, size=n_valid, replace=False) if n_valid else []
+        valid = np.flatnonzero(np.isin(source, held_out))
+        validated = 0 < len(valid) < len(source) - 1
+        self.validation_rows_ = np.sort(np.asarray(held_out, dtype=np.int64)) if validated \
+            else np.zeros(0, dtype=np.int64)  # fmt: skip
         self.model_ = SketchRecommender(
             target_sketcher=FrozenEstimator(self.sketcher_), module__hidden_units=self.hidden_units,
-            max_epochs=self.max_epochs, random_state=seed,
+            max_epochs=self.max_epochs, early_stopping=validated,
+            train_split=_HeldOutCustomers(valid) if validated else None, random_state=seed,
         )  # fmt: skip
         self.model_.fit(self.sketcher_.transform(inputs), targets)
         self.items_ = np.asarray(self.model_.entities_, dtype=object)

@@ -123,3 +123,32 @@ def test_one_standard_error_rule_keeps_the_simpler_of_two_close_candidates():
     with_gaps = {"simple": np.r_[base, np.nan], "complex": np.r_[base + 0.1 + noise, 5.0]}
     assert _one_standard_error_choice(with_gaps) == "complex"
 
+
+
+# --------------------------------------------------------------------------- HistoryRecommender
+def _small_history_model(**params):
+    return HistoryRecommender(n_components=8, n_sketches=4, sketch_dim=8, hidden_units=16,
+                              random_state=0, **params)  # fmt: skip
+
+
+def test_history_recommender_validates_on_whole_held_out_customers():
+    """Pairs drawn from one customer share most items: all of a held-out customer's pairs
+    validate, none of them trains."""
+    rows = [row for row in _groups(200, seed=4) if len(set(row)) >= 2]
+    model = _small_history_model(max_epochs=3).fit(rows)
+    held_out = model.validation_rows_
+    assert len(held_out) == len(rows) // 10 and len(set(held_out.tolist())) == len(held_out)
+    # every row has two or more items, so each of the 2 draws makes one pair per row, in order
+    expected = np.sort(np.concatenate([held_out, held_out + len(rows)]))
+    np.testing.assert_array_equal(np.sort(model.model_.train_split.valid), expected)
+    # the hold-out drove early stopping and chose the item prior's strength
+    assert np.isfinite(model.model_.history[-1, "valid_loss"])
+    assert set(model.model_.item_prior_scores_) == {0.0, 0.5, 1.0}
+
+
+def test_history_recommender_without_enough_customers_trains_every_epoch():
+    rows = [["a", "b", "c"], ["b", "c", "d"], ["a", "d"], ["c", "e", "a"], ["e", "b"]]
+    model = _small_history_model(max_epochs=3).fit(rows)
+    assert len(model.validation_rows_) == 0
+    assert len(model.model_.history) == 3
+    assert model.model_.item_prior_scores_ is None and model.model_.item_prior_strength_ == 0.0
