@@ -284,6 +284,33 @@ def test_early_stopping_uses_a_validation_split_and_stops():
     assert "valid_loss" not in SketchClassifier(max_epochs=1, **TINY).fit(X, y).history[-1]
 
 
+def test_early_stopping_auto_turns_on_for_many_rows_and_for_streams(monkeypatch):
+    import sklearn_basemodel.nn._base as base
+    from sklearn_basemodel.nn import BatchStream
+
+    monkeypatch.setattr(base, "_AUTO_EARLY_STOPPING_ROWS", 60)  # the rule, at a testable size
+    X, y = _blobs(n=80)
+    auto = SketchClassifier(max_epochs=2, **TINY).fit(X, y)
+    assert auto.early_stopping == "auto" and auto.early_stopping_ is True
+    assert sum(auto.history[0, "batches", :, "valid_batch_size"]) == 8
+    assert any(name == "early_stopping" for name, _ in auto.callbacks_)
+    small = SketchClassifier(max_epochs=2, **TINY).fit(X[:50], y[:50])
+    assert small.early_stopping_ is False and "valid_loss" not in small.history[-1]
+    off = SketchClassifier(max_epochs=2, early_stopping=False, **TINY).fit(X, y)
+    assert off.early_stopping_ is False and "valid_loss" not in off.history[-1]
+    # a stream's size is unknown in advance: "auto" stops early on its held-out rows
+    chunks = [(X[i : i + 20], y[i : i + 20], np.arange(i, i + 20)) for i in range(0, 40, 20)]
+    streamed = SketchClassifier(max_epochs=2, **TINY).fit(BatchStream(chunks))
+    assert streamed.early_stopping_ is True
+
+
+def test_early_stopping_auto_threshold_is_ten_thousand_rows():
+    import sklearn_basemodel.nn._base as base
+
+    assert base._AUTO_EARLY_STOPPING_ROWS == 10_000
+    assert SketchClassifier().early_stopping == "auto"
+
+
 def test_progress_bar_option_adds_the_callback(capsys):
     X, y = _blobs(n=40)
     clf = SketchClassifier(max_epochs=1, progress_bar=True, **TINY).fit(X, y)

@@ -30,6 +30,7 @@ from .._compat import (
     SKORCH_BOOKKEEPING_ATTRIBUTES,
     Interval,
     Options,
+    StrOptions,
     num_samples,
     validate_parameter_constraints,
 )
@@ -58,11 +59,15 @@ SHARED_PARAMETERS_DOC = """
     lr : float, default=1e-3
         Learning rate of the optimizer (AdamW by default; ``optimizer__weight_decay`` etc.
         are passed through).
-    early_stopping : bool, default=False
+    early_stopping : "auto" or bool, default="auto"
         Stop when the validation loss has not improved by ``tol`` (relative) for
         ``n_iter_no_change`` epochs, and restore the best weights. With ``pretrained`` and
         ``freeze_epochs``, the frozen epochs neither count towards the patience nor can be
         restored: the weights come from an epoch in which the whole network had trained.
+        "auto" turns it on for 10,000 training rows or more and for a ``BatchStream`` (as
+        scikit-learn's ``HistGradientBoostingClassifier`` does), so that on real data the
+        number of epochs is chosen on held-out rows; ``early_stopping_`` says what ``fit``
+        used.
     validation_fraction : float in (0, 1) or None, default=None
         Share of the training rows held out to report ``valid_loss`` (for early stopping and
         ``pretrained_fallback``). None: 0.1 when ``early_stopping`` is on or the fallback runs,
@@ -108,6 +113,12 @@ default=None
         ``FloatingPointError``; pass ``callbacks__finite_loss=None`` to drop it."""
 
 
+# early_stopping="auto" is on from this many training rows (scikit-learn's
+# HistGradientBoosting uses the same threshold): below it a 10% hold-out costs more
+# training rows than early stopping saves epochs.
+_AUTO_EARLY_STOPPING_ROWS = 10_000
+
+
 def _unavailable(estimator) -> bool:
     """For ``available_if``: hides an inherited skorch method that does not apply."""
     return False
@@ -139,7 +150,7 @@ class SketchNetBase(NeuralNet):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left"), Options(Integral, {-1})],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -161,7 +172,7 @@ class SketchNetBase(NeuralNet):
         max_epochs=10,
         batch_size=256,
         lr=1e-3,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=None,
         n_iter_no_change=5,
         tol=1e-4,
@@ -244,7 +255,20 @@ class SketchNetBase(NeuralNet):
     def _validation_fraction(self):
         if self.validation_fraction is not None:
             return self.validation_fraction
-        return 0.1 if self.early_stopping or self._runs_fallback() else None
+        return 0.1 if self._stops_early() or self._runs_fallback() else None
+
+    def _stops_early(self) -> bool:
+        """Whether training stops early: ``early_stopping`` as resolved by the last ``fit``."""
+        return getattr(self, "early_stopping_", self.early_stopping is True)
+
+    def _resolve_early_stopping(self, data) -> None:
+        """``early_stopping_``: "auto" is on for a stream or ``_AUTO_EARLY_STOPPING_ROWS``
+        rows or more."""
+        if self.early_stopping == "auto":
+            large = isinstance(data, BatchStream) or len(data) >= _AUTO_EARLY_STOPPING_ROWS
+            self.early_stopping_ = bool(large)
+        else:
+            self.early_stopping_ = bool(self.early_stopping)
 
     # ------------------------------------------------------------------ pretrained trunk
     def _uses_pretrained(self) -> bool:
@@ -331,7 +355,7 @@ class SketchNetBase(NeuralNet):
         callbacks = list(super().get_default_callbacks())
         callbacks.append(("finite_loss", _FiniteLoss()))
         frozen = self.freeze_epochs if self._uses_pretrained() else 0
-        if self.early_stopping:
+        if self._stops_early():
             callbacks.append((
                 "early_stopping",
                 _TrunkEarlyStopping(
@@ -497,6 +521,8 @@ class SketchNetBase(NeuralNet):
         fresh = not self.warm_start or not self.initialized_
         with self._seeded():
             dataset = self._prepare_dataset(X, y, reset=fresh)
+            if fresh:
+                self._resolve_early_stopping(dataset)
             if fresh and self._runs_fallback():
                 return self._fit_keeping_the_better_start(dataset, **fit_params)
             super().fit(dataset, None, **fit_params)
@@ -583,6 +609,8 @@ class SketchNetBase(NeuralNet):
         fresh = not self.initialized_
         with self._seeded():
             dataset = self._prepare_dataset(X, y, reset=fresh)
+            if fresh:
+                self._resolve_early_stopping(dataset)
             super().partial_fit(dataset, None, **fit_params)
         if fresh:
             self._record_start(self.pretrained is not None, None)
