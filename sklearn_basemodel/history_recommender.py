@@ -17,9 +17,10 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import IntegerInterval, Interval, _fit_context
+from ._compat import IntegerInterval, Interval, StrOptions, _fit_context
 from ._hashing import seed_from_random_state
 from .metrics import check_k, recall_at_k
+from .recipes import resolve_sketch_dim
 from .selection import hide_items
 
 __all__ = ["HistoryRecommender"]
@@ -65,8 +66,12 @@ class HistoryRecommender(BaseEstimator):
     n_iter : list of int, default=(1, 2)
         Cleora scales (multiscale; short walks do not over-smooth dense customer x item
         graphs), with symmetric propagation.
-    n_sketches, sketch_dim : int, default=16, 64
-        EMDE sketch size.
+    n_sketches : int, default=16
+        EMDE partitionings.
+    sketch_dim : int or "auto", default="auto"
+        Buckets per partitioning; "auto" sizes them from the number of items, like the
+        behavioral profile (:func:`sklearn_basemodel.recipes.sketch_dim_for`: 64 up to 3,200
+        items, 128 up to 6,400, then 256).
     hidden_units : int, default=512
         Width of the network.
     max_epochs : int, default=10
@@ -105,7 +110,7 @@ class HistoryRecommender(BaseEstimator):
         "n_components": [IntegerInterval(1, None, closed="left")],
         "n_iter": [list, tuple],
         "n_sketches": [IntegerInterval(1, None, closed="left")],
-        "sketch_dim": [IntegerInterval(2, None, closed="left")],
+        "sketch_dim": [IntegerInterval(2, None, closed="left"), StrOptions({"auto"})],
         "hidden_units": [IntegerInterval(1, None, closed="left")],
         "max_epochs": [IntegerInterval(1, None, closed="left")],
         "hide_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -114,7 +119,7 @@ class HistoryRecommender(BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, n_components=64, *, n_iter=(1, 2), n_sketches=16, sketch_dim=64,
+    def __init__(self, n_components=64, *, n_iter=(1, 2), n_sketches=16, sketch_dim="auto",
                  hidden_units=512, max_epochs=10, hide_fraction=0.2, n_draws=2,
                  exclude_seen=False, random_state=None):  # fmt: skip
         self.n_components = n_components
@@ -166,7 +171,8 @@ class HistoryRecommender(BaseEstimator):
         ).fit([row for row in X if row] + [row for row in targets if row])  # fmt: skip
         self.sketcher_ = EMDESketcher(
             FrozenEstimator(self.embedder_), n_sketches=self.n_sketches,
-            sketch_dim=self.sketch_dim, handle_unknown="ignore", random_state=seed,
+            sketch_dim=resolve_sketch_dim(self.sketch_dim, self.embedder_),
+            handle_unknown="ignore", random_state=seed,
         ).fit(None)  # fmt: skip
         # every pair of a held-out customer validates (early stopping, the item prior)
         customers = np.unique(source)

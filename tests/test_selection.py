@@ -152,3 +152,18 @@ def test_history_recommender_without_enough_customers_trains_every_epoch():
     assert len(model.validation_rows_) == 0
     assert len(model.model_.history) == 3
     assert model.model_.item_prior_scores_ is None and model.model_.item_prior_strength_ == 0.0
+
+
+def test_history_recommender_sizes_its_sketches_from_the_items():
+    from sklearn_basemodel.recipes import sketch_dim_for
+
+    # 4,000 items: "auto" is 128 buckets (64 up to 3,200 items)
+    rng = np.random.default_rng(5)
+    rows = [[f"i{j}" for j in rng.choice(4_000, 8, replace=False)] for _ in range(2_000)]
+    model = HistoryRecommender(n_components=8, n_sketches=2, hidden_units=8, max_epochs=1,
+                               random_state=0).fit(rows)  # fmt: skip
+    n_items = len(model.embedder_.entity_vectors()[0])
+    assert model.sketcher_.sketch_dim == sketch_dim_for(n_items) == 128
+    fixed = HistoryRecommender(n_components=8, n_sketches=2, sketch_dim=32, hidden_units=8,
+                               max_epochs=1, random_state=0).fit(rows)  # fmt: skip
+    assert fixed.sketcher_.sketch_dim == 32
