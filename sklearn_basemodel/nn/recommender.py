@@ -85,7 +85,8 @@ class SketchRecommender(SketchNetBase):
         ``popularity_correction``'s. Whether it helps depends on the data, so its strength
         (0, 0.5 or 1) is chosen by Recall@k on the rows the network was validated on
         (``validation_fraction`` or ``early_stopping``; a stream's held-out rows); without
-        held-out rows, or with a custom ``train_split``, the strength is 0. ``"none"`` skips
+        held-out rows (or with a custom ``train_split`` whose validation set is not a
+        ``SketchDataset.subset`` of the training rows), the strength is 0. ``"none"`` skips
         it.{shared}
 
     Attributes
