@@ -221,7 +221,10 @@ class BlendedRecommender(BaseEstimator):
         Seconds; candidates whose fit would start after the budget is spent are skipped (the
         first candidate always runs). None: no limit.
     refit : bool, default=True
-        Refit the chosen candidates on all rows after choosing.
+        Refit the chosen candidates on all rows after choosing. A candidate that chose some of
+        its own settings on held-out rows reports them in a fitted attribute
+        ``chosen_params_`` (``EASERecommender``: its L2 strength); the refit is given them, so
+        it does not search again.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split and the hidden items.
 
@@ -293,7 +296,9 @@ class BlendedRecommender(BaseEstimator):
             X_valid, y_valid = [X[i] for i in valid], [y[i] for i in valid]
         return X_train, y_train, X_valid, y_valid
 
-    def _fit_candidates(self, X, y, seed, names=None):
+    def _fit_candidates(self, X, y, seed, names=None, chosen=None):
+        """Fit clones of the candidates (those in ``names``), each given the settings it
+        chose in an earlier fit (``chosen``: name -> its ``chosen_params_``)."""
         fitted, start = [], time.perf_counter()
         for name, estimator in self._candidate_list(seed):
             if names is not None and name not in names:
@@ -301,7 +306,8 @@ class BlendedRecommender(BaseEstimator):
             spent = time.perf_counter() - start
             if fitted and self.time_budget is not None and spent > self.time_budget:
                 continue
-            fitted.append((name, clone(estimator).fit(X, y)))
+            candidate = clone(estimator).set_params(**(chosen or {}).get(name, {}))
+            fitted.append((name, candidate.fit(X, y)))
         return fitted
 
     def _candidate_list(self, seed=None):
@@ -371,7 +377,8 @@ class BlendedRecommender(BaseEstimator):
         else:
             self.weights_ = {name: float(name == self.chosen_) for name in names}
         used = [name for name, weight in self.weights_.items() if weight != 0]
-        self.candidates_ = self._fit_candidates(X, y, seed, used) if self.refit else [
+        chosen = {name: dict(getattr(est, "chosen_params_", {})) for name, est in fitted}
+        self.candidates_ = self._fit_candidates(X, y, seed, used, chosen) if self.refit else [
             (name, est) for name, est in fitted if name in used]  # fmt: skip
         self.items_ = np.asarray(list(dict.fromkeys(
             item for _, est in self.candidates_ for item in _items_of(est).tolist())),

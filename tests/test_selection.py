@@ -167,3 +167,23 @@ def test_history_recommender_sizes_its_sketches_from_the_items():
     fixed = HistoryRecommender(n_components=8, n_sketches=2, sketch_dim=32, hidden_units=8,
                                max_epochs=1, random_state=0).fit(rows)  # fmt: skip
     assert fixed.sketcher_.sketch_dim == 32
+
+
+def test_refit_reuses_the_l2_that_ease_chose_instead_of_searching_again():
+    from sklearn_basemodel.baselines import EASERecommender
+
+    rows = _groups(300, seed=6)
+    searched = EASERecommender(random_state=0).fit(rows)
+    assert searched.chosen_params_ == {"l2": searched.l2_}
+    assert EASERecommender(l2=5.0).fit(rows).chosen_params_ == {}
+
+    model = BlendedRecommender([("ease", EASERecommender(random_state=0))], k=5,
+                               random_state=0).fit(rows)  # fmt: skip
+    (name, refit), = model.candidates_
+    assert name == "ease"
+    assert refit.l2 is not None and refit.l2_ == refit.l2  # given, not searched
+    assert not hasattr(refit, "l2_scores_")
+    # the value given is the one the search chose on the training customers
+    kept = BlendedRecommender([("ease", EASERecommender(random_state=0))], k=5, refit=False,
+                              random_state=0).fit(rows)  # fmt: skip
+    assert refit.l2 == kept.candidates_[0][1].l2_

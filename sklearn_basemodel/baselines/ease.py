@@ -128,6 +128,9 @@ class EASERecommender(_RecommenderBase):
         The L2 strength used.
     l2_scores_ : dict
         When chosen by validation: each tried λ -> validation recall, in the order tried.
+    chosen_params_ : dict
+        ``{"l2": l2_}`` when λ was chosen by validation, else ``{}``: the settings a refit
+        (e.g. ``BlendedRecommender``'s) passes back instead of searching again.
     n_items_left_out_ : int
         Items of the training rows left out by ``too_many_items="most_frequent"`` (0 when
         none were).
@@ -303,6 +306,7 @@ class EASERecommender(_RecommenderBase):
                 f"O(n_items^3) time. Set too_many_items='most_frequent' (keeps the "
                 "max_items most frequent), raise max_items, or use ItemKNNRecommender."
             )
+        self.chosen_params_ = {}
         if self.l2 is not None:
             self.l2_ = float(self.l2)
             self.coef_ = _ease_coefficients(inputs, self.l2_, self.dtype)
@@ -315,6 +319,8 @@ class EASERecommender(_RecommenderBase):
             kept, hidden = self._given_validation(X_val, y_val)
             self.l2_scores_, self.coef_ = self._search(inputs, kept, hidden, self.exclude_seen)
             self.l2_ = max(self.l2_scores_, key=lambda l2: (self.l2_scores_[l2], -l2))
+        if self.l2 is None:  # what a refit on more rows may reuse instead of searching again
+            self.chosen_params_ = {"l2": self.l2_}
         return self
 
     def _keep_most_frequent(self, inputs):
