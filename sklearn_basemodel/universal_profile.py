@@ -15,7 +15,6 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
@@ -30,10 +29,6 @@ __all__ = ["UniversalProfile"]
 _PCA_ROWS = 100_000
 # Rows embedded at once in transform: bounds the memory of the dense trunk output.
 _CHUNK_ROWS = 65_536
-
-
-def _unfrozen(estimator):
-    return estimator.estimator if isinstance(estimator, FrozenEstimator) else estimator
 
 
 class UniversalProfile(TransformerMixin, BaseEstimator):
@@ -140,20 +135,20 @@ class UniversalProfile(TransformerMixin, BaseEstimator):
         wanted = [] if wanted is None else [wanted] if isinstance(wanted, str) else list(wanted)
         if not wanted:
             return [], []
-        profile = _unfrozen(self.profile)
-        if not isinstance(profile, ColumnTransformer) or not hasattr(profile, "output_indices_"):
+        # a FrozenEstimator passes attribute look-ups on to the profile inside
+        indices = getattr(self.profile, "output_indices_", None)
+        if indices is None:
             raise ValueError(
                 f"passthrough={self.passthrough!r} names blocks of the profile, which must be a "
                 "fitted ColumnTransformer (e.g. recipes.behavioral_profile); pass "
                 "passthrough=None to append no column."
             )
-        indices = profile.output_indices_
         blocks = [name for name in wanted if name in indices]
         columns = [np.arange(indices[name].start, indices[name].stop) for name in blocks]
         return blocks, columns
 
     def _embed(self, P):
-        return np.asarray(_unfrozen(self.pretrained).embed(P), dtype=np.float32)
+        return np.asarray(self.pretrained.embed(P), dtype=np.float32)
 
     # ------------------------------------------------------------------ fit / transform
     @_fit_context(prefer_skip_nested_validation=True)
@@ -170,9 +165,26 @@ class UniversalProfile(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        check_is_fitted(_unfrozen(self.pretrained))
+        self._fit(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """:meth:`fit`, then :meth:`transform` of the same rows, embedding them once.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_features_out_), float32
+        """
+        P, E = self._fit(X)
+        return self._output(P, E if E.shape[0] == P.shape[0] else None)
+
+    def _fit(self, X):
+        """Fit; return the network's input of X and the embedding the PCA was fitted on (of
+        every row, or of a sample above ``_PCA_ROWS`` rows)."""
+        check_is_fitted(self.pretrained)
         if self.profile is not None:
-            check_is_fitted(_unfrozen(self.profile))
+            check_is_fitted(self.profile)
         self.passthrough_blocks_, columns = self._passthrough_blocks()
         self._passthrough_columns = (np.concatenate(columns) if columns
                                      else np.zeros(0, dtype=np.int64))  # fmt: skip
@@ -191,7 +203,7 @@ class UniversalProfile(TransformerMixin, BaseEstimator):
             self.n_components_ = int(min(self.n_components, E.shape[0], E.shape[1]))
             self.pca_ = PCA(self.n_components_, random_state=rng.randint(2**31 - 1)).fit(E)
         self.n_features_out_ = self.n_components_ + len(self._passthrough_columns)
-        return self
+        return P, E
 
     def transform(self, X):
         """The universal profile of each row.
@@ -202,11 +214,15 @@ class UniversalProfile(TransformerMixin, BaseEstimator):
             ``n_components_`` embedding columns, then the passthrough blocks' columns.
         """
         check_is_fitted(self, "n_features_out_")
-        P = self._network_input(X)
+        return self._output(self._network_input(X))
+
+    def _output(self, P, embedding=None):
+        """The profile of the network's input rows ``P``, a chunk of rows at a time;
+        ``embedding``: their trunk output when already computed."""
         parts = []
         for start in range(0, P.shape[0], _CHUNK_ROWS):
             chunk = P[start : start + _CHUNK_ROWS]
-            E = self._embed(chunk)
+            E = self._embed(chunk) if embedding is None else embedding[start : start + _CHUNK_ROWS]
             E = E if self.pca_ is None else self.pca_.transform(E)
             kept = chunk[:, self._passthrough_columns]
             kept = kept.toarray() if sp.issparse(kept) else np.asarray(kept)
@@ -220,6 +236,6 @@ class UniversalProfile(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         names = [f"embedding{i}" for i in range(self.n_components_)]
         if len(self._passthrough_columns):
-            profile_names = np.asarray(_unfrozen(self.profile).get_feature_names_out())
+            profile_names = np.asarray(self.profile.get_feature_names_out())
             names += [str(n) for n in profile_names[self._passthrough_columns]]
         return np.asarray(names, dtype=object)

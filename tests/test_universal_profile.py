@@ -119,3 +119,16 @@ def test_pipeline_clone_and_random_state(fitted):
     first = clone(model).fit(rows, y).predict_proba(rows)[:, 1]
     second = clone(model).fit(rows, y).predict_proba(rows)[:, 1]
     assert np.array_equal(first, second)
+
+
+def test_fit_transform_equals_fit_then_transform(fitted, monkeypatch):
+    rows, profile, net, _ = fitted
+    params = {"profile": profile, "n_components": 4, "random_state": 0}
+    expected = UniversalProfile(net, **params).fit(rows).transform(rows)
+    monkeypatch.setattr(universal_module, "_CHUNK_ROWS", 7)  # the stored embedding, chunked
+    assert np.allclose(UniversalProfile(net, **params).fit_transform(rows), expected, atol=1e-5)
+    # above the PCA's sample size the rows are embedded again, and the result is the same
+    monkeypatch.setattr(universal_module, "_PCA_ROWS", 100)
+    sampled = UniversalProfile(net, **params)
+    out = sampled.fit_transform(rows)
+    assert np.allclose(out, UniversalProfile(net, **params).fit(rows).transform(rows), atol=1e-5)
