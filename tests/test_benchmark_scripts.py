@@ -299,8 +299,8 @@ def test_universal_profile_task_targets_take_the_third_most_purchased():
 def test_universal_profile_main_runs_at_a_tiny_size(capsys):
     pytest.importorskip("torch")
     profile = _load("universal_profile.py")
-    stats = profile.main(["--events", "20000", "--seeds", "0", "--hidden-units", "32",
-                          "--max-epochs", "2", "--no-write"])  # fmt: skip
+    stats = profile.main(["--events", "20000", "--seeds", "0", "--heads", "2",
+                          "--hidden-units", "32", "--max-epochs", "2", "--no-write"])  # fmt: skip
     line = _last_line(capsys.readouterr().out)
     number = r"([0-9.]+|nan)/([0-9.]+|nan)"
     found = re.fullmatch(

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -132,3 +132,32 @@ def test_fit_transform_equals_fit_then_transform(fitted, monkeypatch):
     sampled = UniversalProfile(net, **params)
     out = sampled.fit_transform(rows)
     assert np.allclose(out, UniversalProfile(net, **params).fit(rows).transform(rows), atol=1e-5)
+
+
+class _WideTrunk(BaseEstimator):
+    """A fitted stand-in for a pretrained network whose embedding is 600 columns wide: wide
+    enough that scikit-learn's default PCA solver would be the randomized one."""
+
+    def fit(self, X, y=None):
+        rng = np.random.default_rng(0)
+        width = 600
+        # a slowly decaying spectrum, so that the leading directions are close together
+        self.weights_ = rng.normal(size=(X.shape[1], width)) / np.sqrt(np.arange(1, width + 1))
+        return self
+
+    def embed(self, X):
+        return np.asarray(X, dtype=np.float64) @ self.weights_
+
+
+def test_components_are_exact_whatever_the_random_state():
+    X = np.random.default_rng(1).normal(size=(N_ROWS, 50))
+    trunk = _WideTrunk().fit(X)
+    outs = [UniversalProfile(trunk, n_components=8, passthrough=None, random_state=seed)
+            .fit_transform(X) for seed in (0, 1)]  # fmt: skip
+    assert np.array_equal(outs[0], outs[1])
+    E = trunk.embed(X)
+    E = E - E.mean(axis=0)
+    _, _, vt = np.linalg.svd(E, full_matrices=False)
+    exact = E @ vt[:8].T
+    # components are defined up to sign
+    assert np.allclose(np.abs(outs[0]), np.abs(exact), atol=1e-3 * np.abs(exact).max())
