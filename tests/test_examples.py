@@ -64,6 +64,19 @@ def test_churn_fine_tuning_is_competitive():
     assert all(value > 0 for value in importance.values())
 
 
+def test_universal_profile_serves_three_tasks():
+    results = _main("universal_profile.py")(["--small"])
+    auc = results["auc"]
+    assert set(auc) == {"churn", "category", "product"}
+    assert all(0.5 < v < 1.0 for scores in auc.values() for v in scores.values()), auc
+    # 32 principal components of the trunk's embedding + the 5 RFM columns
+    assert (results["n_components"], results["n_features"]) == (32, 37)
+    # what customers buy is in the profile, not in RFM: category propensity gains clearly
+    assert auc["category"]["universal"] > auc["category"]["rfm"] + 0.01, auc
+    # and nothing is lost where RFM carries the signal
+    assert auc["churn"]["universal"] > auc["churn"]["rfm"] - 0.02, auc
+
+
 def test_grid_search_tunes_the_pipeline():
     results = _main("grid_search.py")(["--small"])
     assert results["n_candidates"] == 4
