@@ -30,7 +30,7 @@ held-out rows, and reported:
   keyset's val users over ``HISTORY_WEIGHTS`` x ``HISTORY_HALF_LIVES`` x its default blends
   (linear, log) (the same fixed grid as ``benchmarks/yoochoose.py``);
 * ``selection.BlendedRecommender`` (default candidates: popularity, own history, item kNN,
-  EASE), which learns its blend on held-out train users.
+  EASE and the learned ``HistoryRecommender``), which learns its blend on held-out train users.
 
 Methods
 -------

@@ -33,8 +33,8 @@ Methods (one run, library estimators, library defaults)
   half-decade midpoints next to the best) by validation Recall@20, keeping the best model;
 * item-kNN: ``ItemKNNRecommender`` (shrunk cosine, its defaults);
 * the library's default: :func:`learned_model_scores`, ``BlendedRecommender`` over
-  ``default_candidates()`` (popularity, GP-TopFreq, item-kNN, EASE) plus the learned
-  ``HistoryRecommender``, with library defaults; it learns and checks its blend on its own
+  ``default_candidates()`` (popularity, GP-TopFreq, item-kNN, EASE and the learned
+  ``HistoryRecommender``), with library defaults; it learns and checks its blend on its own
   held-out training users (the protocol's validation users are not used). Run with model seeds
   0, 1, 2 (``--seeds``; the seed moves its held-out users and every candidate's randomness, the
   protocol's split stays seed 0): the row is the mean, with the standard deviation over seeds.
@@ -120,18 +120,17 @@ def ranking_metrics(hidden, top) -> dict:
 def learned_model_scores(train_rows, val, test, seed=SEED):
     """The library's default recommender with its built-in selection.
 
-    :class:`~sklearn_basemodel.selection.BlendedRecommender` over the default candidates plus
-    the learned :class:`~sklearn_basemodel.history_recommender.HistoryRecommender`, all with
-    library defaults; it learns its blend on its own held-out training customers (the protocol's
+    :class:`~sklearn_basemodel.selection.BlendedRecommender` over the default candidates (the
+    learned :class:`~sklearn_basemodel.history_recommender.HistoryRecommender` among them), all
+    with library defaults; it learns its blend on its own held-out training customers (the protocol's
     validation users are not used). Returns ``(name, top, info)``: the top-100 items of each
     test user given the kept 80% (``exclude_seen``), and what selection chose.
     """
-    from sklearn_basemodel.history_recommender import HistoryRecommender
     from sklearn_basemodel.selection import BlendedRecommender, default_candidates
 
     del val  # selection uses its own held-out training customers
-    candidates = default_candidates(random_state=seed) + [
-        ("sketch", HistoryRecommender(random_state=seed))]
+    # the default candidates, seeded by the protocol's seed (BlendedRecommender would derive one)
+    candidates = default_candidates(random_state=seed)
     model = BlendedRecommender(candidates, k=20, exclude_seen=True, random_state=seed)
     model.fit(train_rows)
     top = model.predict(test[0], k=100)

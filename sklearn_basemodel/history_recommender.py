@@ -21,7 +21,7 @@ from ._compat import IntegerInterval, Interval, StrOptions, _fit_context
 from ._hashing import seed_from_random_state
 from .metrics import check_k, recall_at_k
 from .recipes import resolve_sketch_dim
-from .selection import hide_items
+from .rows import hide_items
 
 __all__ = ["HistoryRecommender"]
 

@@ -25,6 +25,7 @@ __all__ = [
     "unique_per_row",
     "split_timed_rows",
     "flatten_parallel",
+    "hide_items",
 ]
 
 _ROW_HELP = (
@@ -382,3 +383,25 @@ def flatten_parallel(rows, indptr, what):
             f"pass exactly one of the {what} per key."
         )
     return list(chain.from_iterable(rows))
+
+
+def hide_items(rows, fraction, rng):
+    """Every row's distinct items split into kept inputs and hidden targets.
+
+    A row of two or more items hides ``round(fraction * n)`` of them, at least one and never
+    all; a shorter row is kept whole with no target.
+
+    Returns
+    -------
+    inputs, targets : lists of lists, one per row
+    """
+    inputs, targets = [], []
+    for row in rows:
+        items = list(dict.fromkeys(row))
+        n_hidden = 0
+        if len(items) > 1:
+            n_hidden = min(len(items) - 1, max(1, int(round(fraction * len(items)))))
+        hidden = set(rng.choice(len(items), size=n_hidden, replace=False).tolist())
+        inputs.append([item for i, item in enumerate(items) if i not in hidden])
+        targets.append([item for i, item in enumerate(items) if i in hidden])
+    return inputs, targets

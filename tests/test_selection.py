@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from sklearn_basemodel.baselines import PersonalFrequencyRecommender, PopularityRecommender
+from sklearn_basemodel.baselines import (
+    PersonalFrequencyRecommender,
+    PopularityRecommender,
+)
 from sklearn_basemodel.history_recommender import HistoryRecommender
 from sklearn_basemodel.metrics import recall_at_k
 from sklearn_basemodel.selection import (
@@ -75,9 +78,21 @@ def test_selection_follows_the_data_to_the_customers_own_history():
     assert blend.score(test_history, test_future) > 0.6 > 3 * popularity
 
 
+def test_default_candidates_end_with_the_learned_recommender():
+    candidates = default_candidates(random_state=7)
+    names = [name for name, _ in candidates]
+    assert names == ["popularity", "own_history", "item_knn", "ease", "sketch"]
+    learned = candidates[-1][1]
+    assert isinstance(learned, HistoryRecommender) and learned.random_state == 7
+    # fresh, unfitted estimators on every call
+    assert default_candidates(random_state=7)[-1][1] is not learned
+
+
 def test_same_random_state_same_choice_and_the_learned_candidate():
     rows = _groups(300, seed=3)
-    candidates = default_candidates(random_state=0) + [(
+    # the default candidates, the learned one made small
+    candidates = [(name, estimator) for name, estimator in default_candidates(random_state=0)
+                  if name != "sketch"] + [(
         "sketch", HistoryRecommender(n_components=8, n_sketches=4, sketch_dim=8, hidden_units=16,
                                      max_epochs=2, random_state=0),
     )]  # fmt: skip
