@@ -1,4 +1,5 @@
-"""Rows of entity keys -> flat arrays, vocabularies and sparse incidence matrices.
+"""Rows of entity keys -> flat arrays, vocabularies and sparse incidence matrices; rows split
+into kept and hidden items.
 
 This is the one place where user rows are parsed. Every estimator of the library calls
 :func:`flatten_rows` and works on the :class:`FlatRows` it returns, so the accepted inputs and the

@@ -127,3 +127,21 @@ def test_results_do_not_depend_on_python_hash_randomisation():
         for seed in (0, 1, 2)
     }
     assert len(outputs) == 1 and outputs.pop().startswith("[")
+
+
+@SETTINGS
+@given(rows=rows_strategy, fraction=st.floats(min_value=0.01, max_value=0.99),
+       seed=st.integers(0, 2**16))  # fmt: skip
+def test_hide_items_puts_every_distinct_item_on_exactly_one_side(rows, fraction, seed):
+    from sklearn_basemodel.rows import hide_items
+
+    inputs, targets = hide_items(rows, fraction, np.random.default_rng(seed))
+    assert len(inputs) == len(targets) == len(rows)
+    for row, kept, hidden in zip(rows, inputs, targets):
+        distinct = list(dict.fromkeys(row))
+        assert sorted(kept + hidden) == sorted(distinct) and not set(kept) & set(hidden)
+        # two or more items: at least one hidden, never all; fewer: kept whole
+        assert bool(hidden) == (len(distinct) >= 2)
+        assert bool(kept) == bool(distinct)
+        # the kept items keep their order
+        assert kept == [item for item in distinct if item in set(kept)]
