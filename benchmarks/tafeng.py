@@ -42,8 +42,9 @@ Methods
   history and the last basket sketched); ``recipes.pretrainer`` (a ``SketchRecommender``)
   pretrained once on the self-supervised pairs prefix -> next history basket (they hold no
   future basket, so they serve every keyset), then per keyset a copy trained further on the
-  train users' whole history -> future basket (``recipes.fine_tune_recommender`` with the
-  estimator's own ``max_epochs`` and ``lr``); decoded alone ("model only") and with the
+  train users' whole history -> future basket (``recipes.fine_tune_recommender`` with its
+  defaults: the estimator's own ``max_epochs``, the learning rate chosen on the early-stopping
+  rows, walking down from the estimator's own); decoded alone ("model only") and with the
   user's own decayed purchases blended in (``history_mode="boost"``, tuned as above).
 
 Output: a markdown table (printed and written to ``benchmarks/results/tafeng.md``), then the
@@ -245,8 +246,7 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
 
         X_test, X_val = features.transform(test_rows), features.transform(val_rows)
         t0 = time.perf_counter()
-        tuned = fine_tune_recommender(base, features.transform(train_rows), y_train,
-                                      max_epochs=base.max_epochs, lr=base.lr)  # fmt: skip
+        tuned = fine_tune_recommender(base, features.transform(train_rows), y_train)
         result["finetune_seconds"] = time.perf_counter() - t0
         result["finetune_epochs"] = len(tuned.history) - len(base.history)
 
@@ -257,7 +257,8 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
         blend_mode = tuned.history_blend
         result["chosen"] = {"history_weight": weight, "half_life": half_life,
                             "history_blend": blend_mode,
-                            "item_prior_strength": tuned.item_prior_strength_}  # fmt: skip
+                            "item_prior_strength": tuned.item_prior_strength_,
+                            "fine_tune_lr": tuned.lr}  # fmt: skip
         test_history = candidate_histories(test_rows)[half_life]
         for name, model in (("pretrained", base), ("fine-tuned", tuned)):
             model.set_params(history_mode="ignore")
@@ -323,12 +324,13 @@ def format_table(results: dict) -> str:
         (f"Settings chosen by the built-in selection (history boost on the val users, by "
         f"Recall@{config.k} then NDCG@{config.k}, over weights {list(HISTORY_WEIGHTS)} x "
         f"half-lives {list(HISTORY_HALF_LIVES)} baskets x history_blend linear / log; early "
-        "stopping; the item prior's strength on the fine-tuning's early-stopping rows; the "
-        "blend on held-out train users), with Recall@10 / NDCG@10 of the final model:"),
+        "stopping; the item prior's strength and the fine-tuning's learning rate on the "
+        "fine-tuning's early-stopping rows; the blend on held-out train users), with "
+        "Recall@10 / NDCG@10 of the final model:"),
         "",
         ("| keyset | GP-TopFreq | EMDE + boost | history_weight | half-life | history_blend "
-        "| item prior strength | fine-tune epochs | blend chose (weights) |"),
-        "|---|---|---|---|---|---|---|---|---|",
+        "| item prior strength | fine-tune lr | fine-tune epochs | blend chose (weights) |"),
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["per_keyset"]:
         gp, em, chosen = r["GP-TopFreq"], r[FINAL], r["chosen"]
@@ -337,7 +339,7 @@ def format_table(results: dict) -> str:
                      f"{_cell(em['recall@10'])} / {_cell(em['ndcg@10'])} | "
                      f"{chosen['history_weight']} | {chosen['half_life']} | "
                      f"{chosen['history_blend']} | {chosen['item_prior_strength']} | "
-                     f"{r['finetune_epochs']} | {blend} "
+                     f"{chosen['fine_tune_lr']:g} | {r['finetune_epochs']} | {blend} "
                      f"({weights}) |")  # fmt: skip
     final = results["mean"][FINAL]
     verdict = " and ".join(

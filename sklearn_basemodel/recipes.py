@@ -13,7 +13,8 @@ examples and the benchmarks share:
    sketch of future behaviour from the profile, decoded with the row's own history blended in
    (``history_mode="boost"``); :func:`history_weights` gives that history,
    :func:`tune_history_boost` chooses its weight and decay on validation rows, and
-   :func:`fine_tune_recommender` trains a copy a few more epochs on other rows.
+   :func:`fine_tune_recommender` trains a copy further on other rows, its learning
+   rate chosen on held-out rows.
 3. **The fine-tuner** (:func:`fine_tuner`): a ``SketchClassifier`` (or any head) that starts
    from the pretrained trunk, on the frozen profile.
 
@@ -447,14 +448,88 @@ def pretrainer(target_sketcher, *, k=10, history_weight=0.5, history_blend="line
     )
 
 
-def fine_tune_recommender(recommender, X, y, *, max_epochs, lr):
-    """A copy of a fitted recommender trained ``max_epochs`` more epochs on ``X, y``.
+# The learning rates "auto" fine-tuning walks down, as factors of the pretrained one: fine-tuning
+# a pretrained trunk usually wants a smaller step than training it did (on Ta-Feng the
+# validation loss fell from lr to lr / 10), but how much smaller depends on how far the new rows
+# are from the pretraining ones, so each step down is taken only while it helps.
+_FINE_TUNE_LR_FACTORS = (1.0, 0.3, 0.1, 0.03)
+
+
+def _best_valid_loss(model, first_epoch):
+    """The lowest validation loss of the epochs from ``first_epoch`` on (None: no hold-out)."""
+    losses = [epoch.get("valid_loss") for epoch in model.history_[first_epoch:]]
+    losses = [loss for loss in losses if loss is not None and math.isfinite(loss)]
+    return min(losses) if losses else None
+
+
+def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
+    """A copy of a fitted recommender trained further on ``X, y``.
 
     The pretrained model stays as it was, so one pretraining serves several fine-tunings.
+
+    Parameters
+    ----------
+    recommender : fitted SketchRecommender
+        The pretrained model.
+    X, y
+        The fine-tuning rows and their targets.
+    max_epochs : int, default=None
+        Epochs of fine-tuning (fewer with the recommender's early stopping); None: the
+        recommender's own ``max_epochs``.
+    lr : float or "auto", default="auto"
+        Learning rate of the fine-tuning. "auto" chooses it on the rows the recommender
+        holds out (its ``early_stopping`` / ``validation_fraction``; the same rows for every
+        candidate): it walks down from the recommender's own ``lr`` through 0.3, 0.1 and 0.03
+        times it, one copy fine-tuned per rate, while the lowest validation loss keeps
+        falling, and keeps the best copy. Without held-out rows, the recommender's own ``lr``.
+
+    Returns
+    -------
+    tuned : SketchRecommender
+        The fine-tuned copy; its ``lr`` is the rate used. With ``lr="auto"``,
+        ``fine_tuning_losses_`` maps each rate tried to its lowest validation loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_basemodel import EMDESketcher, RandomVectorEmbedder, SketchRecommender
+    >>> from sklearn_basemodel.recipes import fine_tune_recommender
+    >>> rng = np.random.default_rng(0)
+    >>> items = [f"i{j}" for j in range(20)]
+    >>> X = rng.random((200, 8)).astype(np.float32)
+    >>> y = [list(rng.choice(items, 2)) for _ in range(200)]
+    >>> target = EMDESketcher(RandomVectorEmbedder(4, random_state=0), n_sketches=2,
+    ...                       sketch_dim=8, random_state=0).fit([items])
+    >>> base = SketchRecommender(target_sketcher=target, hidden_units=16, max_epochs=2,
+    ...                          early_stopping=True, random_state=0).fit(X, y)
+    >>> tuned = fine_tune_recommender(base, X[:100], y[:100], max_epochs=2)
+    >>> tuned.lr in tuned.fine_tuning_losses_
+    True
     """
-    tuned = copy.deepcopy(recommender)
-    tuned.set_params(max_epochs=max_epochs, lr=lr)
-    return tuned.partial_fit(X, y)
+    epochs = recommender.max_epochs if max_epochs is None else max_epochs
+    first_epoch = len(recommender.history_)
+
+    def tuned_at(rate):
+        tuned = copy.deepcopy(recommender)
+        tuned.set_params(max_epochs=epochs, lr=rate)
+        return tuned.partial_fit(X, y)
+
+    if not (isinstance(lr, str) and lr == "auto"):
+        return tuned_at(lr)
+    best = tuned_at(recommender.lr)
+    best_loss = _best_valid_loss(best, first_epoch)
+    if best_loss is None:  # no held-out rows to choose on
+        return best
+    losses = {recommender.lr: best_loss}
+    for factor in _FINE_TUNE_LR_FACTORS[1:]:
+        rate = recommender.lr * factor
+        candidate = tuned_at(rate)
+        losses[rate] = _best_valid_loss(candidate, first_epoch)
+        if losses[rate] is None or losses[rate] >= best_loss:
+            break
+        best, best_loss = candidate, losses[rate]
+    best.fine_tuning_losses_ = losses
+    return best
 
 
 def _recall_ndcg(k):

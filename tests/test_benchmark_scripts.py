@@ -119,10 +119,13 @@ def test_tafeng_end_to_end_on_repeated_baskets(tmp_path):
     # the val users' own purchases are their future: the selection turns the boost on
     tafeng = _load("tafeng.py")
     row = re.search(r"\| 0 \| 1\.0000 / 1\.0000 \| [0-9.]+ / [0-9.]+ \| ([0-9.]+) \| "
-                    r"([0-9.]+|None) \| (linear|log) \| (0\.0|0\.5|1\.0) \|", out)  # fmt: skip
+                    r"([0-9.]+|None) \| (linear|log) \| (0\.0|0\.5|1\.0) \| ([0-9.e-]+) \|",
+                    out)  # fmt: skip
     assert row, out
     assert 0 < float(row.group(1)) <= max(tafeng.HISTORY_WEIGHTS)
     assert row.group(2) in [str(h) for h in tafeng.HISTORY_HALF_LIVES]
+    # the fine-tuning's learning rate: one of the rates the library's walk tries
+    assert any(float(row.group(5)) == pytest.approx(rate) for rate in (1e-3, 3e-4, 1e-4, 3e-5))
     assert recall == pytest.approx(1.0)
 
 

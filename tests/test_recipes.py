@@ -276,6 +276,58 @@ def test_fine_tune_and_history_boost_tuning_on_repeat_buyers():
 
 
 # --------------------------------------------------------------------------- fine-tuning
+def _shifted_recommender(early_stopping):
+    """A recommender pretrained on rows whose next items follow one rule, and rows where the
+    rule changed (each input points to the next group's items)."""
+    from sklearn_basemodel import RandomVectorEmbedder, SketchRecommender
+
+    rng = np.random.default_rng(0)
+    items = [f"i{j}" for j in range(40)]
+    target = EMDESketcher(RandomVectorEmbedder(8, random_state=0), n_sketches=4, sketch_dim=8,
+                          random_state=0).fit([items])  # fmt: skip
+
+    def rows(n, shift):
+        groups = rng.integers(0, 4, n)
+        X = np.eye(4, dtype=np.float32)[groups] + 0.1 * rng.random((n, 4), dtype=np.float32)
+        y = [list(rng.choice(items[10 * ((g + shift) % 4):10 * ((g + shift) % 4) + 10], 3))
+             for g in groups]  # fmt: skip
+        return X, y
+
+    base = SketchRecommender(target_sketcher=target, hidden_units=16, n_blocks=1, max_epochs=3,
+                             early_stopping=early_stopping, random_state=0)  # fmt: skip
+    return base.fit(*rows(400, 0)), rows(300, 1)
+
+
+def test_fine_tuning_learning_rate_walks_down_while_the_held_out_loss_falls():
+    base, (X, y) = _shifted_recommender(early_stopping=True)
+    tuned = fine_tune_recommender(base, X, y, max_epochs=3)
+    losses = tuned.fine_tuning_losses_
+    rates = list(losses)
+    # the walk: the recommender's own rate, then 0.3, 0.1, 0.03 times it, in that order
+    assert rates == [base.lr * f for f in (1.0, 0.3, 0.1, 0.03)][: len(rates)]
+    values = [losses[r] for r in rates]
+    # each step down was taken because the one before it helped; it stops at the first that
+    # does not (or after the last rate)
+    assert all(b < a for a, b in zip(values[:-2], values[1:-1]))
+    if len(rates) < 4:
+        assert values[-1] >= min(values[:-1])
+    # the copy kept is the one with the lowest held-out loss, and says which rate it used
+    assert tuned.lr == min(losses, key=losses.get)
+    assert base.lr == 1e-3 and len(base.history_) == 3  # the pretrained model is untouched
+    # the same call, the same choice
+    again = fine_tune_recommender(base, X, y, max_epochs=3)
+    assert again.fine_tuning_losses_ == losses
+
+
+def test_fine_tuning_without_held_out_rows_keeps_the_recommender_rate():
+    base, (X, y) = _shifted_recommender(early_stopping=False)
+    tuned = fine_tune_recommender(base, X, y, max_epochs=2)
+    assert tuned.lr == base.lr and not hasattr(tuned, "fine_tuning_losses_")
+    assert len(tuned.history_) == len(base.history_) + 2
+    fixed = fine_tune_recommender(base, X, y, max_epochs=1, lr=0.01)
+    assert fixed.lr == 0.01 and len(fixed.history_) == len(base.history_) + 1
+
+
 def test_fine_tuner_starts_from_the_pretrained_trunk(vectors):
     sessions = _chain_sessions()
     profile, recommender = _session_model(vectors, sessions)
