@@ -39,8 +39,9 @@ Methods
   ``recipes.tune_history_boost`` (Recall@20 = HR@20, then NDCG@20) over
   ``HISTORY_WEIGHTS`` x ``HISTORY_HALF_LIVES`` x its blends (linear, log) (the same fixed
   grid as ``benchmarks/tafeng.py``); then the network trains on the last training day too
-  (``recipes.fine_tune_recommender`` with the estimator's own ``max_epochs`` and ``lr``, early
-  stopping), so every training session is used. The item vectors and the profile are fitted
+  (``recipes.fine_tune_recommender`` with its defaults: the estimator's own ``max_epochs``,
+  early stopping, the learning rate chosen on the early-stopping rows by walking down from the
+  estimator's own), so every training session is used. The item vectors and the profile are fitted
   on every training session (no target is involved).
 
 Output: a markdown table (printed and written to ``benchmarks/results/yoochoose.md``), then the
@@ -255,14 +256,14 @@ class EMDESessionModel:
         return self
 
     def update(self, prefixes):
-        """Train the network further on more prefix rows (the estimator's max_epochs, lr)."""
+        """Train the network further on more prefix rows (``fine_tune_recommender``'s
+        defaults: the estimator's max_epochs, the learning rate chosen on held-out rows)."""
         from sklearn_basemodel.recipes import fine_tune_recommender
 
         r = self.recommender_
         self.recommender_ = fine_tune_recommender(
-            r, self.features_.transform(prefixes), prefixes["target"].tolist(),
-            max_epochs=r.max_epochs, lr=r.lr,
-        )  # fmt: skip
+            r, self.features_.transform(prefixes), prefixes["target"].tolist()
+        )
         self.epochs_.append(len(self.recommender_.history) - self.epochs_[0])
         self._log(f"trained on {len(prefixes)} more prefixes, {self.epochs_[1]} epochs")
         return self
@@ -345,7 +346,8 @@ def _selection_report(model, valid_scores) -> str:
         f"linear / log: **history_weight={model.weight_}, half-life={model.half_life_}, "
         f"history_blend={model.blend_}** (there HR@20 "
         f"{valid_scores[0]:.4f}, MRR@20 {valid_scores[1]:.4f}); then the network trained "
-        f"{model.epochs_[1]} more epochs on the last training day. Best validation settings "
+        f"{model.epochs_[1]} more epochs on the last training day at learning rate "
+        f"{model.recommender_.lr:g} (chosen on its held-out rows). Best validation settings "
         "(Recall@20 = HR@20, NDCG@20):"),
         "",
         "| half-life | history_blend | history_weight | HR@20 | NDCG@20 |",
