@@ -455,11 +455,15 @@ def pretrainer(target_sketcher, *, k=10, history_weight=0.5, history_blend="line
 _FINE_TUNE_LR_FACTORS = (1.0, 0.3, 0.1, 0.03)
 
 
-def _best_valid_loss(model, first_epoch):
-    """The lowest validation loss of the epochs from ``first_epoch`` on (None: no hold-out)."""
+def _kept_valid_loss(model, first_epoch):
+    """The validation loss of the network ``model`` holds after the epochs from
+    ``first_epoch`` on: the lowest with early stopping (which restores that epoch's weights),
+    else the last one's (None: no hold-out)."""
     losses = [epoch.get("valid_loss") for epoch in model.history_[first_epoch:]]
-    losses = [loss for loss in losses if loss is not None and math.isfinite(loss)]
-    return min(losses) if losses else None
+    losses = [math.inf if loss is None or not math.isfinite(loss) else loss for loss in losses]
+    if not losses or all(loss == math.inf for loss in losses):
+        return None
+    return min(losses) if model.early_stopping_ else losses[-1]
 
 
 def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
@@ -480,14 +484,15 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
         Learning rate of the fine-tuning. "auto" chooses it on the rows the recommender
         holds out (its ``early_stopping`` / ``validation_fraction``; the same rows for every
         candidate): it walks down from the recommender's own ``lr`` through 0.3, 0.1 and 0.03
-        times it, one copy fine-tuned per rate, while the lowest validation loss keeps
-        falling, and keeps the best copy. Without held-out rows, the recommender's own ``lr``.
+        times it, one copy fine-tuned per rate, while the validation loss of the network each
+        copy keeps (its best epoch with early stopping, else its last) keeps falling, and keeps
+        the best copy. Without held-out rows, the recommender's own ``lr``.
 
     Returns
     -------
     tuned : SketchRecommender
         The fine-tuned copy; its ``lr`` is the rate used. With ``lr="auto"``,
-        ``fine_tuning_losses_`` maps each rate tried to its lowest validation loss.
+        ``fine_tuning_losses_`` maps each rate tried to that validation loss.
 
     Examples
     --------
@@ -517,14 +522,14 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
     if not (isinstance(lr, str) and lr == "auto"):
         return tuned_at(lr)
     best = tuned_at(recommender.lr)
-    best_loss = _best_valid_loss(best, first_epoch)
+    best_loss = _kept_valid_loss(best, first_epoch)
     if best_loss is None:  # no held-out rows to choose on
         return best
     losses = {recommender.lr: best_loss}
     for factor in _FINE_TUNE_LR_FACTORS[1:]:
         rate = recommender.lr * factor
         candidate = tuned_at(rate)
-        losses[rate] = _best_valid_loss(candidate, first_epoch)
+        losses[rate] = _kept_valid_loss(candidate, first_epoch)
         if losses[rate] is None or losses[rate] >= best_loss:
             break
         best, best_loss = candidate, losses[rate]

@@ -370,3 +370,19 @@ def test_decayed_purchase_days_rank_cdnow_customers():
     assert len(label) == 2357 and label.mean() == pytest.approx(0.290, abs=0.001)
     # one unfitted feature, the decayed count of purchase days, already rivals Pareto/NBD
     assert roc_auc_score(label, mass) > 0.77
+
+
+
+def test_fine_tuning_compares_the_loss_of_the_network_each_copy_keeps():
+    from types import SimpleNamespace
+
+    from sklearn_basemodel.recipes import _kept_valid_loss
+
+    # two pretraining epochs, then three of fine-tuning whose loss dips and rises again
+    history = [{"valid_loss": 9.0}, {"valid_loss": 8.0},
+               {"valid_loss": 3.0}, {"valid_loss": 2.0}, {"valid_loss": 2.5}]  # fmt: skip
+    # early stopping restores the best epoch; without it the last epoch's network is kept
+    assert _kept_valid_loss(SimpleNamespace(history_=history, early_stopping_=True), 2) == 2.0
+    assert _kept_valid_loss(SimpleNamespace(history_=history, early_stopping_=False), 2) == 2.5
+    no_hold_out = [{"train_loss": 1.0}] * 5
+    assert _kept_valid_loss(SimpleNamespace(history_=no_hold_out, early_stopping_=False), 2) is None
