@@ -74,11 +74,12 @@ class HistoryRecommender(BaseEstimator):
         items, 128 up to 6,400, then 256).
     hidden_units : int, default=512
         Width of the network.
-    max_epochs : int, default=10
-        With early stopping on the pairs of 10% of the customers (rows), held out from
-        training; they also choose the strength of the network's item prior
+    max_epochs : int or "auto", default="auto"
+        Most epochs, with early stopping on the pairs of 10% of the customers (rows), held
+        out from training; they also choose the strength of the network's item prior
         (``SketchRecommender(item_prior="calibrated")``). With fewer than 10 customers with
-        a pair there is no hold-out: all ``max_epochs``, no item prior.
+        a pair there is no hold-out: all ``max_epochs``, no item prior. "auto": the
+        network's (up to 50 with the hold-out, 10 without).
     hide_fraction : float, default=0.2
         Without ``y``: share of each row's items hidden as the target of a training pair.
     n_draws : int, default=2
@@ -112,7 +113,7 @@ class HistoryRecommender(BaseEstimator):
         "n_sketches": [IntegerInterval(1, None, closed="left")],
         "sketch_dim": [IntegerInterval(2, None, closed="left"), StrOptions({"auto"})],
         "hidden_units": [IntegerInterval(1, None, closed="left")],
-        "max_epochs": [IntegerInterval(1, None, closed="left")],
+        "max_epochs": [IntegerInterval(1, None, closed="left"), StrOptions({"auto"})],
         "hide_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_draws": [IntegerInterval(1, None, closed="left")],
         "exclude_seen": ["boolean"],
@@ -120,7 +121,7 @@ class HistoryRecommender(BaseEstimator):
     }
 
     def __init__(self, n_components=64, *, n_iter=(1, 2), n_sketches=16, sketch_dim="auto",
-                 hidden_units=512, max_epochs=10, hide_fraction=0.2, n_draws=2,
+                 hidden_units=512, max_epochs="auto", hide_fraction=0.2, n_draws=2,
                  exclude_seen=False, random_state=None):  # fmt: skip
         self.n_components = n_components
         self.n_iter = n_iter

@@ -477,9 +477,9 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
         The pretrained model.
     X, y
         The fine-tuning rows and their targets.
-    max_epochs : int, default=None
-        Epochs of fine-tuning (fewer with the recommender's early stopping); None: the
-        recommender's own ``max_epochs``.
+    max_epochs : int or "auto", default=None
+        Most epochs of fine-tuning (fewer with the recommender's early stopping); None: the
+        recommender's own ``max_epochs`` ("auto" by default: up to 50 with early stopping).
     lr : float or "auto", default="auto"
         Learning rate of the fine-tuning. "auto" chooses it on the rows the recommender
         holds out (its ``early_stopping`` / ``validation_fraction``; the same rows for every

@@ -304,6 +304,34 @@ def test_early_stopping_auto_turns_on_for_many_rows_and_for_streams(monkeypatch)
     assert streamed.early_stopping_ is True
 
 
+def test_max_epochs_auto_lets_early_stopping_run_past_ten_epochs(monkeypatch):
+    """The default cap is 10 epochs without early stopping; with it, the held-out rows choose
+    (up to 50), so a slow learner is not cut off at 10."""
+    import sklearn_basemodel.nn._base as base
+
+    X, y = _blobs(n=200)
+    assert SketchClassifier().max_epochs == "auto"
+    fixed = SketchClassifier(**TINY).fit(X, y)  # 200 rows: early stopping "auto" is off
+    assert fixed.max_epochs_ == 10 and len(fixed.history) == 10
+    # a learning rate so small that the held-out loss still falls after 10 epochs
+    slow = {**TINY, "lr": 1e-4}
+    monkeypatch.setattr(base, "_AUTO_MAX_EPOCHS_EARLY_STOPPING", 14)  # the rule, cheaper
+    stopping = SketchClassifier(early_stopping=True, **slow).fit(X, y)
+    assert stopping.max_epochs_ == 14 and len(stopping.history) > 10
+    # an explicit cap is honoured, with or without early stopping
+    capped = SketchClassifier(early_stopping=True, max_epochs=3, **slow).fit(X, y)
+    assert capped.max_epochs_ == 3 and len(capped.history) == 3
+
+
+def test_partial_fit_trains_max_epochs_as_set_at_the_time():
+    X, y = _blobs(n=80)
+    model = SketchClassifier(max_epochs=2, **TINY).fit(X, y)
+    model.set_params(max_epochs="auto").partial_fit(X, y)  # no early stopping: 10 more
+    assert model.max_epochs_ == 10 and len(model.history) == 12
+    model.set_params(max_epochs=1).partial_fit(X, y)
+    assert model.max_epochs_ == 1 and len(model.history) == 13
+
+
 def test_early_stopping_auto_threshold_is_ten_thousand_rows():
     import sklearn_basemodel.nn._base as base
 

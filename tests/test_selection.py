@@ -169,6 +169,18 @@ def test_history_recommender_without_enough_customers_trains_every_epoch():
     assert model.model_.item_prior_scores_ is None and model.model_.item_prior_strength_ == 0.0
 
 
+def test_history_recommender_lets_its_hold_out_choose_the_epochs():
+    """max_epochs="auto": up to 50 epochs with the customers' hold-out, 10 without one."""
+    rows = [row for row in _groups(200, seed=4) if len(set(row)) >= 2]
+    assert HistoryRecommender().max_epochs == "auto"
+    validated = _small_history_model().fit(rows)
+    assert validated.model_.max_epochs_ == 50
+    assert len(validated.model_.history) < 50  # early stopping ended it
+    few = [["a", "b", "c"], ["b", "c", "d"], ["a", "d"], ["c", "e", "a"], ["e", "b"]]
+    unvalidated = _small_history_model().fit(few)
+    assert unvalidated.model_.max_epochs_ == 10 and len(unvalidated.model_.history) == 10
+
+
 def test_history_recommender_sizes_its_sketches_from_the_items():
     from sklearn_basemodel.recipes import sketch_dim_for
 

@@ -50,8 +50,11 @@ SHARED_PARAMETERS_DOC = """
         Residual blocks after the input layer (the network has ``n_blocks + 2`` linear layers).
     dropout : float, default=0.1
         Dropout after every trunk layer.
-    max_epochs : int, default=10
-        Training epochs (fewer with early stopping).
+    max_epochs : int or "auto", default="auto"
+        Most training epochs (fewer with early stopping). "auto": 10 without early stopping;
+        with it, up to 50, so that the held-out rows, not a cap, choose the number of epochs
+        (a small learning rate or a fine-tuning can need more than 10). ``max_epochs_`` says
+        what ``fit`` used; ``partial_fit`` trains that many more.
     batch_size : int >= 2, default=256
         Rows per mini-batch (``-1``: all rows). At least 2: the trunk's BatchNorm cannot
         normalise a training batch of one row (a leftover last batch of one row is merged into
@@ -118,6 +121,12 @@ default=None
 # training rows than early stopping saves epochs.
 _AUTO_EARLY_STOPPING_ROWS = 10_000
 
+# max_epochs="auto": the cap without early stopping (a fixed budget), and with it. Early
+# stopping ends most fits well before 50 (patience 5); the cap only bounds the time of a fit
+# whose held-out loss keeps improving slowly.
+_AUTO_MAX_EPOCHS = 10
+_AUTO_MAX_EPOCHS_EARLY_STOPPING = 50
+
 
 def _unavailable(estimator) -> bool:
     """For ``available_if``: hides an inherited skorch method that does not apply."""
@@ -147,7 +156,7 @@ class SketchNetBase(NeuralNet):
         "hidden_units": [Interval(Integral, 1, None, closed="left")],
         "n_blocks": [Interval(Integral, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 2, None, closed="left"), Options(Integral, {-1})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": ["boolean", StrOptions({"auto"})],
@@ -169,7 +178,7 @@ class SketchNetBase(NeuralNet):
         hidden_units=1024,
         n_blocks=3,
         dropout=0.1,
-        max_epochs=10,
+        max_epochs="auto",
         batch_size=256,
         lr=1e-3,
         early_stopping="auto",
@@ -269,6 +278,17 @@ class SketchNetBase(NeuralNet):
             self.early_stopping_ = bool(large)
         else:
             self.early_stopping_ = bool(self.early_stopping)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch reads ``max_epochs`` here: resolve "auto" (from the current parameters, so
+        # that set_params between partial_fit calls counts) and record it as ``max_epochs_``
+        if epochs is None:
+            epochs = self.max_epochs
+            if epochs == "auto":
+                stops = self._stops_early()
+                epochs = _AUTO_MAX_EPOCHS_EARLY_STOPPING if stops else _AUTO_MAX_EPOCHS
+        self.max_epochs_ = int(epochs)
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     # ------------------------------------------------------------------ pretrained trunk
     def _uses_pretrained(self) -> bool:
@@ -588,7 +608,7 @@ class SketchNetBase(NeuralNet):
         return total / rows if math.isfinite(total) else math.inf
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Train for ``max_epochs`` more epochs without re-initialising the network.
+        """Train for ``max_epochs_`` more epochs without re-initialising the network.
 
         Parameters
         ----------
