@@ -258,7 +258,7 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
         result["chosen"] = {"history_weight": weight, "half_life": half_life,
                             "history_blend": blend_mode,
                             "item_prior_strength": tuned.item_prior_strength_,
-                            "fine_tune_lr": tuned.lr}  # fmt: skip
+                            "fine_tune_lr": tuned.fine_tuning_lr_}  # fmt: skip
         test_history = candidate_histories(test_rows)[half_life]
         for name, model in (("pretrained", base), ("fine-tuned", tuned)):
             model.set_params(history_mode="ignore")
@@ -325,7 +325,8 @@ def format_table(results: dict) -> str:
         f"Recall@{config.k} then NDCG@{config.k}, over weights {list(HISTORY_WEIGHTS)} x "
         f"half-lives {list(HISTORY_HALF_LIVES)} baskets x history_blend linear / log; early "
         "stopping; the item prior's strength and the fine-tuning's learning rate on the "
-        "fine-tuning's early-stopping rows; the blend on held-out train users), with "
+        "fine-tuning's early-stopping rows (fine-tune lr 0: the pretrained network validated "
+        "better there and was kept unchanged); the blend on held-out train users), with "
         "Recall@10 / NDCG@10 of the final model:"),
         "",
         ("| keyset | GP-TopFreq | EMDE + boost | history_weight | half-life | history_blend "

@@ -347,7 +347,8 @@ def _selection_report(model, valid_scores) -> str:
         f"history_blend={model.blend_}** (there HR@20 "
         f"{valid_scores[0]:.4f}, MRR@20 {valid_scores[1]:.4f}); then the network trained "
         f"{model.epochs_[1]} more epochs on the last training day at learning rate "
-        f"{model.recommender_.lr:g} (chosen on its held-out rows). Best validation settings "
+        f"{model.recommender_.fine_tuning_lr_:g} (chosen on its held-out rows; 0: the update "
+        "did not lower their loss and the network was kept unchanged). Best validation settings "
         "(Recall@20 = HR@20, NDCG@20):"),
         "",
         "| half-life | history_blend | history_weight | HR@20 | NDCG@20 |",

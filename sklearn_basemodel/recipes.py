@@ -486,13 +486,18 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
         candidate): it walks down from the recommender's own ``lr`` through 0.3, 0.1 and 0.03
         times it, one copy fine-tuned per rate, while the validation loss of the network each
         copy keeps (its best epoch with early stopping, else its last) keeps falling, and keeps
-        the best copy. Without held-out rows, the recommender's own ``lr``.
+        the best copy, unless the pretrained network as it is already has a validation loss
+        as low on those rows: then fine-tuning does not help and an unchanged copy is
+        returned, so that fine-tuning never leaves the model worse on held-out rows. Without
+        held-out rows, the recommender's own ``lr``.
 
     Returns
     -------
     tuned : SketchRecommender
-        The fine-tuned copy; its ``lr`` is the rate used. With ``lr="auto"``,
-        ``fine_tuning_losses_`` maps each rate tried to that validation loss.
+        The fine-tuned copy (or, see ``lr="auto"``, an unchanged one); ``fine_tuning_lr_`` is
+        the rate used (0.0: not fine-tuned), and so is its ``lr`` when it was fine-tuned. With
+        ``lr="auto"`` and held-out rows, ``fine_tuning_losses_`` maps each rate tried to that
+        validation loss, the rate 0.0 to the unchanged network's.
 
     Examples
     --------
@@ -508,7 +513,7 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
     >>> base = SketchRecommender(target_sketcher=target, hidden_units=16, max_epochs=2,
     ...                          early_stopping=True, random_state=0).fit(X, y)
     >>> tuned = fine_tune_recommender(base, X[:100], y[:100], max_epochs=2)
-    >>> tuned.lr in tuned.fine_tuning_losses_
+    >>> tuned.fine_tuning_lr_ in tuned.fine_tuning_losses_
     True
     """
     epochs = recommender.max_epochs if max_epochs is None else max_epochs
@@ -517,7 +522,9 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
     def tuned_at(rate):
         tuned = copy.deepcopy(recommender)
         tuned.set_params(max_epochs=epochs, lr=rate)
-        return tuned.partial_fit(X, y)
+        tuned.partial_fit(X, y)
+        tuned.fine_tuning_lr_ = rate
+        return tuned
 
     if not (isinstance(lr, str) and lr == "auto"):
         return tuned_at(lr)
@@ -533,6 +540,11 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
         if losses[rate] is None or losses[rate] >= best_loss:
             break
         best, best_loss = candidate, losses[rate]
+    # the same held-out rows, scored by the network as pretrained: a tie keeps it unchanged
+    losses[0.0] = recommender.held_out_loss(X, y)
+    if losses[0.0] <= best_loss:
+        best = copy.deepcopy(recommender)
+        best.fine_tuning_lr_ = 0.0
     best.fine_tuning_losses_ = losses
     return best
 

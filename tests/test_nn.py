@@ -323,6 +323,18 @@ def test_max_epochs_auto_lets_early_stopping_run_past_ten_epochs(monkeypatch):
     assert capped.max_epochs_ == 3 and len(capped.history) == 3
 
 
+def test_held_out_loss_scores_the_rows_training_would_validate_on():
+    X, y = _blobs(n=120)
+    stopping = SketchClassifier(early_stopping=True, max_epochs=4, **TINY).fit(X, y)
+    # early stopping restored the epoch with the lowest validation loss: the same rows score it
+    assert stopping.held_out_loss(X, y) == pytest.approx(min(stopping.history[:, "valid_loss"]))
+    held = SketchClassifier(validation_fraction=0.25, max_epochs=3, **TINY).fit(X, y)
+    assert held.held_out_loss(X, y) == pytest.approx(held.history[-1, "valid_loss"])
+    # other rows, another figure; no hold-out, no figure
+    assert held.held_out_loss(X[::-1], y[::-1]) != pytest.approx(held.history[-1, "valid_loss"])
+    assert SketchClassifier(max_epochs=1, **TINY).fit(X, y).held_out_loss(X, y) is None
+
+
 def test_partial_fit_trains_max_epochs_as_set_at_the_time():
     X, y = _blobs(n=80)
     model = SketchClassifier(max_epochs=2, **TINY).fit(X, y)

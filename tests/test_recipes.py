@@ -276,7 +276,7 @@ def test_fine_tune_and_history_boost_tuning_on_repeat_buyers():
 
 
 # --------------------------------------------------------------------------- fine-tuning
-def _shifted_recommender(early_stopping):
+def _shifted_recommender(early_stopping, max_epochs=3, lr=1e-3):
     """A recommender pretrained on rows whose next items follow one rule, and rows where the
     rule changed (each input points to the next group's items)."""
     from sklearn_basemodel import RandomVectorEmbedder, SketchRecommender
@@ -293,16 +293,17 @@ def _shifted_recommender(early_stopping):
              for g in groups]  # fmt: skip
         return X, y
 
-    base = SketchRecommender(target_sketcher=target, hidden_units=16, n_blocks=1, max_epochs=3,
-                             early_stopping=early_stopping, random_state=0)  # fmt: skip
-    return base.fit(*rows(400, 0)), rows(300, 1)
+    base = SketchRecommender(target_sketcher=target, hidden_units=16, n_blocks=1,
+                             max_epochs=max_epochs, lr=lr, early_stopping=early_stopping,
+                             random_state=0)  # fmt: skip
+    return base.fit(*rows(400, 0)), rows(300, 1), rows
 
 
 def test_fine_tuning_learning_rate_walks_down_while_the_held_out_loss_falls():
-    base, (X, y) = _shifted_recommender(early_stopping=True)
+    base, (X, y), _ = _shifted_recommender(early_stopping=True)
     tuned = fine_tune_recommender(base, X, y, max_epochs=3)
     losses = tuned.fine_tuning_losses_
-    rates = list(losses)
+    rates = [rate for rate in losses if rate]  # 0.0: the pretrained network unchanged
     # the walk: the recommender's own rate, then 0.3, 0.1, 0.03 times it, in that order
     assert rates == [base.lr * f for f in (1.0, 0.3, 0.1, 0.03)][: len(rates)]
     values = [losses[r] for r in rates]
@@ -312,17 +313,53 @@ def test_fine_tuning_learning_rate_walks_down_while_the_held_out_loss_falls():
     if len(rates) < 4:
         assert values[-1] >= min(values[:-1])
     # the copy kept is the one with the lowest held-out loss, and says which rate it used
-    assert tuned.lr == min(losses, key=losses.get)
+    assert tuned.lr == tuned.fine_tuning_lr_ == min(losses, key=losses.get)
+    assert losses[0.0] > losses[tuned.lr]  # the rule changed: fine-tuning helps
     assert base.lr == 1e-3 and len(base.history_) == 3  # the pretrained model is untouched
     # the same call, the same choice
     again = fine_tune_recommender(base, X, y, max_epochs=3)
     assert again.fine_tuning_losses_ == losses
 
 
+class _LastRowsValidate:
+    """A skorch ``train_split`` holding out the rows at ``valid``."""
+
+    def __init__(self, valid):
+        self.valid = np.asarray(valid)
+
+    def __call__(self, dataset, y=None, **fit_params):
+        train = np.setdiff1d(np.arange(len(dataset)), self.valid)
+        return dataset.subset(train), dataset.subset(self.valid)
+
+
+def test_fine_tuning_that_does_not_help_returns_the_pretrained_network():
+    """Rows whose training part is noise and whose held-out part follows the pretrained rule:
+    every fine-tuned copy validates worse than the network as it was, which is returned."""
+    base, _, rows = _shifted_recommender(early_stopping=True, max_epochs=40, lr=1e-2)  # trained
+    X_rule, y_rule = rows(60, 0)
+    X_noise, _ = rows(240, 0)
+    rng = np.random.default_rng(1)
+    y_noise = [[f"i{j}" for j in rng.choice(40, 3, replace=False)] for _ in range(240)]
+    X, y = np.vstack([X_noise, X_rule]), y_noise + y_rule
+    base.set_params(train_split=_LastRowsValidate(np.arange(240, 300)))
+    before = {k: v.clone() for k, v in base.module_.state_dict().items()}
+    tuned = fine_tune_recommender(base, X, y, max_epochs=3)
+    losses = tuned.fine_tuning_losses_
+    assert tuned.fine_tuning_lr_ == 0.0 and losses[0.0] < min(v for r, v in losses.items() if r)
+    # the held-out loss of the pretrained network, on the same rows
+    assert losses[0.0] == base.held_out_loss(X, y)
+    # an unchanged copy: same weights, no added epoch, and the pretrained model untouched
+    assert tuned is not base and len(tuned.history_) == len(base.history_)
+    for name, value in tuned.module_.state_dict().items():
+        assert torch.equal(value, before[name]) and torch.equal(base.module_.state_dict()[name],
+                                                                 before[name])  # fmt: skip
+
+
 def test_fine_tuning_without_held_out_rows_keeps_the_recommender_rate():
-    base, (X, y) = _shifted_recommender(early_stopping=False)
+    base, (X, y), _ = _shifted_recommender(early_stopping=False)
     tuned = fine_tune_recommender(base, X, y, max_epochs=2)
-    assert tuned.lr == base.lr and not hasattr(tuned, "fine_tuning_losses_")
+    assert tuned.lr == tuned.fine_tuning_lr_ == base.lr
+    assert not hasattr(tuned, "fine_tuning_losses_")
     assert len(tuned.history_) == len(base.history_) + 2
     fixed = fine_tune_recommender(base, X, y, max_epochs=1, lr=0.01)
     assert fixed.lr == 0.01 and len(fixed.history_) == len(base.history_) + 1

@@ -607,6 +607,43 @@ class SketchNetBase(NeuralNet):
             rows += n
         return total / rows if math.isfinite(total) else math.inf
 
+    def held_out_loss(self, X, y=None):
+        """Loss of the network as it is on the rows that training on ``X, y`` would hold out.
+
+        The rows are the ones ``fit`` / ``partial_fit`` with the same ``random_state`` would
+        validate on (``validation_fraction``, ``train_split`` or a stream's hash split), so the
+        figure compares with the ``valid_loss`` of a copy trained further on ``X, y``: e.g.
+        whether fine-tuning a pretrained network on new rows helps at all.
+
+        Parameters
+        ----------
+        X, y
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        float or None
+            The mean loss per held-out row; None when training on ``X, y`` would hold out no
+            rows (early stopping off and no ``validation_fraction``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_basemodel import SketchClassifier
+        >>> X = np.random.default_rng(0).random((200, 4)).astype(np.float32)
+        >>> y = X[:, 0] > 0.5
+        >>> clf = SketchClassifier(hidden_units=8, n_blocks=1, max_epochs=3, early_stopping=True,
+        ...                        random_state=0).fit(X, y)
+        >>> # early stopping kept the epoch with the lowest validation loss, on these same rows
+        >>> bool(np.isclose(clf.held_out_loss(X, y), min(clf.history[:, "valid_loss"])))
+        True
+        """
+        self.check_is_fitted()
+        with self._seeded():
+            dataset = self._prepare_dataset(X, y, reset=False)
+            _, valid = self.get_split_datasets(dataset)
+        return None if valid is None else self._validation_loss(valid)
+
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for ``max_epochs_`` more epochs without re-initialising the network.
 
