@@ -302,6 +302,9 @@ def test_early_stopping_auto_turns_on_for_many_rows_and_for_streams(monkeypatch)
     chunks = [(X[i : i + 20], y[i : i + 20], np.arange(i, i + 20)) for i in range(0, 40, 20)]
     streamed = SketchClassifier(max_epochs=2, **TINY).fit(BatchStream(chunks))
     assert streamed.early_stopping_ is True
+    # and the default max_epochs lets the stream's held-out rows end training (cap 50)
+    default = SketchClassifier(**TINY).fit(BatchStream(chunks))
+    assert default.max_epochs_ == 50 and len(default.history) < 50
 
 
 def test_max_epochs_auto_lets_early_stopping_run_past_ten_epochs(monkeypatch):
