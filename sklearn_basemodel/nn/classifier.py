@@ -45,6 +45,10 @@ class SketchClassifier(ClassifierMixin, SketchNetBase):
     fallback_valid_losses_ : dict or None
         ``{"pretrained": loss, "scratch": loss}`` on the validation rows when
         ``pretrained_fallback`` ran, else None.
+    early_stopping_ : bool
+        Whether the last ``fit`` stopped early (``early_stopping`` resolved).
+    max_epochs_ : int
+        The epoch cap of the last training call (``max_epochs`` resolved).
 
     See Also
     --------
@@ -212,6 +216,10 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
         Whether ``module_`` started from the ``pretrained`` trunk.
     fallback_valid_losses_ : dict or None
         Validation losses of both starts when ``pretrained_fallback`` ran, else None.
+    early_stopping_ : bool
+        Whether the last ``fit`` stopped early (``early_stopping`` resolved).
+    max_epochs_ : int
+        The epoch cap of the last training call (``max_epochs`` resolved).
 
     See Also
     --------

@@ -105,6 +105,10 @@ class SketchRecommender(SketchNetBase):
         Whether ``module_`` started from the ``pretrained`` trunk.
     fallback_valid_losses_ : dict or None
         Validation losses of both starts when ``pretrained_fallback`` ran, else None.
+    early_stopping_ : bool
+        Whether the last ``fit`` stopped early (``early_stopping`` resolved).
+    max_epochs_ : int
+        The epoch cap of the last training call (``max_epochs`` resolved).
     item_prior_ : ndarray of shape (n_entities,) or None
         The learned per-entity log-prior at strength 1; None with ``item_prior="none"`` or
         without held-out rows.
