@@ -483,7 +483,7 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
     lr : float or "auto", default="auto"
         Learning rate of the fine-tuning. "auto" chooses it on the rows the recommender
         holds out (its ``early_stopping`` / ``validation_fraction``; the same rows for every
-        candidate): it walks down from the recommender's own ``lr`` through 0.3, 0.1 and 0.03
+        candidate unless its ``random_state`` is None): it walks down from the recommender's own ``lr`` through 0.3, 0.1 and 0.03
         times it, one copy fine-tuned per rate, while the validation loss of the network each
         copy keeps (its best epoch with early stopping, else its last) keeps falling, and keeps
         the best copy, unless the pretrained network as it is already has a validation loss
@@ -540,10 +540,12 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
         if losses[rate] is None or losses[rate] >= best_loss:
             break
         best, best_loss = candidate, losses[rate]
-    # the same held-out rows, scored by the network as pretrained: a tie keeps it unchanged
-    losses[0.0] = recommender.held_out_loss(X, y)
+    # the same held-out rows, scored by the network as pretrained (a copy: scoring draws the
+    # split's seed as training does); a tie keeps it unchanged
+    unchanged = copy.deepcopy(recommender)
+    losses[0.0] = unchanged.held_out_loss(X, y)
     if losses[0.0] <= best_loss:
-        best = copy.deepcopy(recommender)
+        best = unchanged
         best.fine_tuning_lr_ = 0.0
     best.fine_tuning_losses_ = losses
     return best

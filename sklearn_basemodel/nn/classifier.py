@@ -46,7 +46,7 @@ class SketchClassifier(ClassifierMixin, SketchNetBase):
         ``{"pretrained": loss, "scratch": loss}`` on the validation rows when
         ``pretrained_fallback`` ran, else None.
     early_stopping_ : bool
-        Whether the last ``fit`` stopped early (``early_stopping`` resolved).
+        Whether early stopping was on in the last ``fit`` (``early_stopping`` resolved).
     max_epochs_ : int
         The epoch cap of the last training call (``max_epochs`` resolved).
 
@@ -217,7 +217,7 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
     fallback_valid_losses_ : dict or None
         Validation losses of both starts when ``pretrained_fallback`` ran, else None.
     early_stopping_ : bool
-        Whether the last ``fit`` stopped early (``early_stopping`` resolved).
+        Whether early stopping was on in the last ``fit`` (``early_stopping`` resolved).
     max_epochs_ : int
         The epoch cap of the last training call (``max_epochs`` resolved).
 

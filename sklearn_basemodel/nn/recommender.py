@@ -106,7 +106,7 @@ class SketchRecommender(SketchNetBase):
     fallback_valid_losses_ : dict or None
         Validation losses of both starts when ``pretrained_fallback`` ran, else None.
     early_stopping_ : bool
-        Whether the last ``fit`` stopped early (``early_stopping`` resolved).
+        Whether early stopping was on in the last ``fit`` (``early_stopping`` resolved).
     max_epochs_ : int
         The epoch cap of the last training call (``max_epochs`` resolved).
     item_prior_ : ndarray of shape (n_entities,) or None
