@@ -455,17 +455,6 @@ def pretrainer(target_sketcher, *, k=10, history_weight=0.5, history_blend="line
 _FINE_TUNE_LR_FACTORS = (1.0, 0.3, 0.1, 0.03)
 
 
-def _kept_valid_loss(model, first_epoch):
-    """The validation loss of the network ``model`` holds after the epochs from
-    ``first_epoch`` on: the lowest with early stopping (which restores that epoch's weights),
-    else the last one's (None: no hold-out)."""
-    losses = [epoch.get("valid_loss") for epoch in model.history_[first_epoch:]]
-    losses = [math.inf if loss is None or not math.isfinite(loss) else loss for loss in losses]
-    if not losses or all(loss == math.inf for loss in losses):
-        return None
-    return min(losses) if model.early_stopping_ else losses[-1]
-
-
 def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
     """A copy of a fitted recommender trained further on ``X, y``.
 
@@ -484,8 +473,8 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
         Learning rate of the fine-tuning. "auto" chooses it on the rows the recommender
         holds out (its ``early_stopping`` / ``validation_fraction``; the same rows for every
         candidate unless its ``random_state`` is None): it walks down from the recommender's own ``lr`` through 0.3, 0.1 and 0.03
-        times it, one copy fine-tuned per rate, while the validation loss of the network each
-        copy keeps (its best epoch with early stopping, else its last) keeps falling, and keeps
+        times it, one copy fine-tuned per rate, while the loss of the network each copy keeps
+        (``held_out_loss`` on those rows) keeps falling, and keeps
         the best copy, unless the pretrained network as it is already has a validation loss
         as low on those rows: then fine-tuning does not help and an unchanged copy is
         returned, so that fine-tuning never leaves the model worse on held-out rows. Without
@@ -517,7 +506,6 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
     True
     """
     epochs = recommender.max_epochs if max_epochs is None else max_epochs
-    first_epoch = len(recommender.history_)
 
     def tuned_at(rate):
         tuned = copy.deepcopy(recommender)
@@ -528,16 +516,18 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
 
     if not (isinstance(lr, str) and lr == "auto"):
         return tuned_at(lr)
+    # each copy is scored as it is kept (early stopping restores the epoch that last improved
+    # by more than its tol, not always the lowest in the history), on the same held-out rows
     best = tuned_at(recommender.lr)
-    best_loss = _kept_valid_loss(best, first_epoch)
+    best_loss = best.held_out_loss(X, y)
     if best_loss is None:  # no held-out rows to choose on
         return best
     losses = {recommender.lr: best_loss}
     for factor in _FINE_TUNE_LR_FACTORS[1:]:
         rate = recommender.lr * factor
         candidate = tuned_at(rate)
-        losses[rate] = _kept_valid_loss(candidate, first_epoch)
-        if losses[rate] is None or losses[rate] >= best_loss:
+        losses[rate] = candidate.held_out_loss(X, y)
+        if losses[rate] >= best_loss:
             break
         best, best_loss = candidate, losses[rate]
     # the same held-out rows, scored by the network as pretrained (a copy: scoring draws the

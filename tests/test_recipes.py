@@ -315,6 +315,8 @@ def test_fine_tuning_learning_rate_walks_down_while_the_held_out_loss_falls():
     # the copy kept is the one with the lowest held-out loss, and says which rate it used
     assert tuned.lr == tuned.fine_tuning_lr_ == min(losses, key=losses.get)
     assert losses[0.0] > losses[tuned.lr]  # the rule changed: fine-tuning helps
+    # the figure is that of the network the copy holds, on the held-out rows
+    assert losses[tuned.lr] == tuned.held_out_loss(X, y)
     assert base.lr == 1e-3 and len(base.history_) == 3  # the pretrained model is untouched
     # the same call, the same choice
     again = fine_tune_recommender(base, X, y, max_epochs=3)
@@ -407,19 +409,3 @@ def test_decayed_purchase_days_rank_cdnow_customers():
     assert len(label) == 2357 and label.mean() == pytest.approx(0.290, abs=0.001)
     # one unfitted feature, the decayed count of purchase days, already rivals Pareto/NBD
     assert roc_auc_score(label, mass) > 0.77
-
-
-
-def test_fine_tuning_compares_the_loss_of_the_network_each_copy_keeps():
-    from types import SimpleNamespace
-
-    from sklearn_basemodel.recipes import _kept_valid_loss
-
-    # two pretraining epochs, then three of fine-tuning whose loss dips and rises again
-    history = [{"valid_loss": 9.0}, {"valid_loss": 8.0},
-               {"valid_loss": 3.0}, {"valid_loss": 2.0}, {"valid_loss": 2.5}]  # fmt: skip
-    # early stopping restores the best epoch; without it the last epoch's network is kept
-    assert _kept_valid_loss(SimpleNamespace(history_=history, early_stopping_=True), 2) == 2.0
-    assert _kept_valid_loss(SimpleNamespace(history_=history, early_stopping_=False), 2) == 2.5
-    no_hold_out = [{"train_loss": 1.0}] * 5
-    assert _kept_valid_loss(SimpleNamespace(history_=no_hold_out, early_stopping_=False), 2) is None

@@ -27,6 +27,17 @@ def test_sketch_width_is_auto_unless_given():
     assert Project.from_dict({**BASE, "model": {"sketch_dim": "auto"}}).model.sketch_dim == "auto"
 
 
+def test_max_epochs_is_the_networks_auto_unless_given():
+    from sklearn_basemodel.workflow.training import _network_params
+
+    project = Project.from_dict(BASE)
+    assert project.model.max_epochs == "auto"
+    assert _network_params(project, progress_bar=False)["max_epochs"] == "auto"
+    given = Project.from_dict({**BASE, "model": {"max_epochs": 12}})
+    assert given.model.max_epochs == 12
+    assert _network_params(given, progress_bar=False)["max_epochs"] == 12
+
+
 def test_a_valid_project_maps_to_the_dbt_vars():
     project = Project.from_dict(BASE)
     dbt = project.dbt_vars()
@@ -56,6 +67,8 @@ def test_a_valid_project_maps_to_the_dbt_vars():
         ("tasks", {}, "tasks"),
         ("model", {"sketch_dim": 100}, "model.sketch_dim"),
         ("model", {"sketch_dim": "automatic"}, "model.sketch_dim"),
+        ("model", {"max_epochs": "many"}, "model.max_epochs"),
+        ("model", {"max_epochs": 0}, "model.max_epochs"),
         ("output", {"schema": "out; drop table x"}, "output.schema"),
         ("columns", {"customer": "u; drop table t", "time": "t", "items": ["p"]}, "columns.customer"),
         ("columns", {"customer": "u", "time": "t", "items": ['"a" || "b"']}, "columns.items[0]"),

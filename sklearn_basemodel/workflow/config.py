@@ -418,7 +418,7 @@ class ModelSizes:
     half_life_days: float = 35.0
     history_days: float | None = None
     hidden_units: int = 512
-    max_epochs: int = 20
+    max_epochs: int | str = "auto"  # "auto": the networks' own (up to 50, early stopping ends it)
     random_state: int = 0
 
     @classmethod
@@ -433,7 +433,7 @@ class ModelSizes:
                     if isinstance(data[key], bool) or not isinstance(data[key], int):
                         _fail("model.random_state", f"expected an integer, got {data[key]!r}", "E.g. 0.")
                     values[key] = data[key]
-                elif key == "sketch_dim" and data[key] == "auto":
+                elif key in ("sketch_dim", "max_epochs") and data[key] == "auto":
                     values[key] = "auto"
                 else:
                     values[key] = _positive(data[key], f"model.{key}", integer=integer,
