@@ -39,7 +39,7 @@ from .callbacks import _FiniteLoss, _TrunkEarlyStopping
 from .data import SketchDataset, _RowBatches
 from .streaming import BatchStream, StreamPart, StreamProgressBar
 
-__all__ = ["SHARED_PARAMETERS_DOC", "SketchDataset", "SketchNetBase"]
+__all__ = ["SHARED_ATTRIBUTES_DOC", "SHARED_PARAMETERS_DOC", "SketchDataset", "SketchNetBase"]
 
 
 # The parameters every sketch estimator shares, spliced into each class docstring.
@@ -115,6 +115,19 @@ default=None
         ``fit`` restores the weights of the last epoch that ended finite and raises a
         ``FloatingPointError``; pass ``callbacks__finite_loss=None`` to drop it."""
 
+
+# The fitted attributes every sketch estimator shares (as resolved by fit), spliced in too.
+SHARED_ATTRIBUTES_DOC = """    early_stopping_ : bool
+        Whether early stopping was on in the last ``fit`` (``early_stopping`` resolved).
+    max_epochs_ : int
+        The epoch cap of the last training call (``max_epochs`` resolved)."""
+
+
+def _splice_shared_docs(cls) -> None:
+    """Put the shared parameter and attribute docs in a sketch estimator's docstring."""
+    cls.__doc__ = cls.__doc__.replace("{shared}", SHARED_PARAMETERS_DOC).replace(
+        "{shared_attributes}", SHARED_ATTRIBUTES_DOC
+    )
 
 # early_stopping="auto" is on from this many training rows (scikit-learn's
 # HistGradientBoosting uses the same threshold): below it a 10% hold-out costs more

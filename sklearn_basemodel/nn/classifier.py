@@ -14,7 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from ._base import SHARED_PARAMETERS_DOC, SketchNetBase, _unavailable
+from ._base import SketchNetBase, _splice_shared_docs, _unavailable
 
 __all__ = ["SketchClassifier", "SketchRegressor"]
 
@@ -45,10 +45,7 @@ class SketchClassifier(ClassifierMixin, SketchNetBase):
     fallback_valid_losses_ : dict or None
         ``{"pretrained": loss, "scratch": loss}`` on the validation rows when
         ``pretrained_fallback`` ran, else None.
-    early_stopping_ : bool
-        Whether early stopping was on in the last ``fit`` (``early_stopping`` resolved).
-    max_epochs_ : int
-        The epoch cap of the last training call (``max_epochs`` resolved).
+{shared_attributes}
 
     See Also
     --------
@@ -216,10 +213,7 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
         Whether ``module_`` started from the ``pretrained`` trunk.
     fallback_valid_losses_ : dict or None
         Validation losses of both starts when ``pretrained_fallback`` ran, else None.
-    early_stopping_ : bool
-        Whether early stopping was on in the last ``fit`` (``early_stopping`` resolved).
-    max_epochs_ : int
-        The epoch cap of the last training call (``max_epochs`` resolved).
+{shared_attributes}
 
     See Also
     --------
@@ -316,5 +310,5 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
         return tags
 
 
-SketchClassifier.__doc__ = SketchClassifier.__doc__.replace("{shared}", SHARED_PARAMETERS_DOC)
-SketchRegressor.__doc__ = SketchRegressor.__doc__.replace("{shared}", SHARED_PARAMETERS_DOC)
+_splice_shared_docs(SketchClassifier)
+_splice_shared_docs(SketchRegressor)

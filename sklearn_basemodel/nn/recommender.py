@@ -18,7 +18,7 @@ from .._hashing import seed_from_random_state
 from ..metrics import check_k, recall_at_k, top_k
 from ..rows import flatten_rows, lookup
 from ..sketch import EMDESketcher, codebook_of
-from ._base import SHARED_PARAMETERS_DOC, SketchNetBase, _unavailable
+from ._base import SketchNetBase, _splice_shared_docs, _unavailable
 from ._loss import SketchCrossEntropy, sketch_log_softmax
 from .data import SketchDataset
 from .streaming import BatchStream, _held_out, _target_array
@@ -105,10 +105,7 @@ class SketchRecommender(SketchNetBase):
         Whether ``module_`` started from the ``pretrained`` trunk.
     fallback_valid_losses_ : dict or None
         Validation losses of both starts when ``pretrained_fallback`` ran, else None.
-    early_stopping_ : bool
-        Whether early stopping was on in the last ``fit`` (``early_stopping`` resolved).
-    max_epochs_ : int
-        The epoch cap of the last training call (``max_epochs`` resolved).
+{shared_attributes}
     item_prior_ : ndarray of shape (n_entities,) or None
         The learned per-entity log-prior at strength 1; None with ``item_prior="none"`` or
         without held-out rows.
@@ -503,4 +500,4 @@ class SketchRecommender(SketchNetBase):
         return log_probs.gather(1, columns).sum(dim=1)
 
 
-SketchRecommender.__doc__ = SketchRecommender.__doc__.replace("{shared}", SHARED_PARAMETERS_DOC)
+_splice_shared_docs(SketchRecommender)
