@@ -4,6 +4,7 @@ How to run
 ----------
     .venv/bin/python benchmarks/training_speed.py                   # issue #10's shape
     .venv/bin/python benchmarks/training_speed.py --rows 2000 --width 256 --hidden 128
+    python benchmarks/training_speed.py --device cuda                # on a GPU
 
 What is timed
 -------------
@@ -25,14 +26,16 @@ output sketch as wide as the input (16 partitionings), the targets being random 
   softmax cross-entropy written inline, the same optimizer, learning rate and batch size,
   batches drawn from a seeded permutation.
 
-Both run in this one process with the same ``torch.set_num_threads`` (``--threads``; default:
-torch's current setting), their epochs taken in turns (library, plain, library, ...) so that
+Both run in this one process on ``--device`` (``cpu``; ``cuda`` on a GPU, where the library
+densifies each batch on the CPU and moves it, and the plain network reads its dense input from
+the GPU's memory) with the same ``torch.set_num_threads`` (``--threads``; default: torch's
+current setting), their epochs taken in turns (library, plain, library, ...) so that
 other jobs on a shared machine slow both alike. The reported time of each is the fastest of its
 ``--epochs`` epochs (the first pays for allocations). The ratio is library time / plain time per epoch: issue #10's
 target is <= 1.5.
 
-Output: a markdown table (printed and written to ``benchmarks/results/training_speed.md``
-unless ``--no-write``), then the last line
+Output: a markdown table (printed and written to ``benchmarks/results/training_speed.md``, or
+``training_speed_cuda.md`` with ``--device cuda``, unless ``--no-write``), then the last line
 ``training_speed rows_per_s=<x> torch_rows_per_s=<y> ratio=<r>``.
 """
 
@@ -49,7 +52,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results" / "training_speed.md"
+RESULTS = Path(__file__).resolve().parent / "results" / "training_speed{}.md"
 SEED = 0
 
 
@@ -91,7 +94,8 @@ def library_model(sketcher, args):
     return SketchRecommender(
         target_sketcher=FrozenEstimator(sketcher), hidden_units=args.hidden,
         n_blocks=args.blocks, max_epochs=1, batch_size=args.batch_size, lr=1e-3,
-        early_stopping=False, random_state=SEED,  # every row trains: the epoch is what is timed
+        early_stopping=False, device=args.device,
+        random_state=SEED,  # every row trains: the epoch is what is timed
     )  # fmt: skip
 
 
@@ -116,19 +120,24 @@ class PlainTraining:
 
     def __init__(self, X, Y, sketch_dim, args):
         torch.manual_seed(SEED)
-        self.X, self.Y, self.sketch_dim, self.batch_size = X, Y, sketch_dim, args.batch_size
-        self.net = plain_mlp(X.shape[1], args.hidden, args.blocks, Y.shape[1])
+        self.device = torch.device(args.device)
+        self.X, self.Y = X.to(self.device), Y.to(self.device)
+        self.sketch_dim, self.batch_size = sketch_dim, args.batch_size
+        self.net = plain_mlp(X.shape[1], args.hidden, args.blocks, Y.shape[1]).to(self.device)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=1e-3)
         self.rng = np.random.default_rng(SEED)
 
     def epoch(self) -> float:
         t0 = time.perf_counter()
         self.net.train()
-        for batch in torch.from_numpy(self.rng.permutation(len(self.X))).split(self.batch_size):
+        order = torch.from_numpy(self.rng.permutation(len(self.X))).to(self.device)
+        for batch in order.split(self.batch_size):
             self.optimizer.zero_grad()
             loss = grouped_cross_entropy(self.net(self.X[batch]), self.Y[batch], self.sketch_dim)
             loss.backward()
             self.optimizer.step()
+            # as skorch does each batch (it records the batch's loss), so both wait for the GPU
+            loss.item()
         return time.perf_counter() - t0
 
 
@@ -157,6 +166,12 @@ def interleaved_epochs(X, y, sketcher, args):
 
 
 # --------------------------------------------------------------------------- report
+def device_name(device):
+    if torch.device(device).type != "cuda":
+        return "CPU"
+    return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+
+
 def table(args, lib_epochs, rest, plain, nnz, load_before):
     lib, base = min(lib_epochs), min(plain)
     lines = [
@@ -165,6 +180,7 @@ def table(args, lib_epochs, rest, plain, nnz, load_before):
         f"{args.rows:,} rows, input {args.sketches} x {args.width // args.sketches} = "
         f"{args.width:,} columns ({nnz:.1f} nonzeros per row, CSR), hidden {args.hidden:,}, "
         f"{args.blocks} blocks, output {args.width:,}, batch {args.batch_size}, AdamW lr 1e-3; "
+        f"device {device_name(args.device)}; "
         f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs "
         f"({platform.processor() or platform.machine()}), torch {torch.__version__}. "
         f"Fastest of {args.epochs} epochs.",
@@ -197,6 +213,7 @@ def parse_args(argv=None):
     parser.add_argument("--items", type=int, default=5000, help="items of the target baskets")
     parser.add_argument("--basket", type=int, default=8, help="items per target basket")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     if args.width % args.sketches:
@@ -220,8 +237,9 @@ def main(argv=None) -> dict:
     report = table(args, lib_epochs, rest, plain, X.nnz / args.rows, load_before)
     print(report)
     if not args.no_write:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(report + "\n")
+        results = Path(str(RESULTS).format("" if args.device == "cpu" else "_cuda"))
+        results.parent.mkdir(exist_ok=True)
+        results.write_text(report + "\n")
     lib, base = min(lib_epochs), min(plain)
     result = {"rows_per_s": args.rows / lib, "torch_rows_per_s": args.rows / base,
               "ratio": lib / base}  # fmt: skip

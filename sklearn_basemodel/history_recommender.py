@@ -86,6 +86,9 @@ class HistoryRecommender(BaseEstimator):
         Without ``y``: training pairs drawn per row (different hidden items each time).
     exclude_seen : bool, default=False
         Score the items of the input row ``-inf``.
+    device : str, default="cpu"
+        Where Cleora propagates and the network trains and predicts (``"cuda"``,
+        ``"cuda:1"``; Cleora runs on the current CUDA device for any ``"cuda..."``).
     random_state : int, RandomState instance or None, default=None
 
     Attributes
@@ -117,12 +120,13 @@ class HistoryRecommender(BaseEstimator):
         "hide_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_draws": [IntegerInterval(1, None, closed="left")],
         "exclude_seen": ["boolean"],
+        "device": [str],
         "random_state": ["random_state"],
     }
 
     def __init__(self, n_components=64, *, n_iter=(1, 2), n_sketches=16, sketch_dim="auto",
                  hidden_units=512, max_epochs="auto", hide_fraction=0.2, n_draws=2,
-                 exclude_seen=False, random_state=None):  # fmt: skip
+                 exclude_seen=False, device="cpu", random_state=None):  # fmt: skip
         self.n_components = n_components
         self.n_iter = n_iter
         self.n_sketches = n_sketches
@@ -132,6 +136,7 @@ class HistoryRecommender(BaseEstimator):
         self.hide_fraction = hide_fraction
         self.n_draws = n_draws
         self.exclude_seen = exclude_seen
+        self.device = device
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -168,7 +173,7 @@ class HistoryRecommender(BaseEstimator):
             raise ValueError("Too few rows with two or more items to learn from; pass more rows.")
         self.embedder_ = CleoraEmbedder(
             self.n_components, n_iter=list(self.n_iter), propagation="symmetric",
-            random_state=seed,
+            device="cuda" if self.device.startswith("cuda") else "cpu", random_state=seed,
         ).fit([row for row in X if row] + [row for row in targets if row])  # fmt: skip
         self.sketcher_ = EMDESketcher(
             FrozenEstimator(self.embedder_), n_sketches=self.n_sketches,
@@ -186,7 +191,8 @@ class HistoryRecommender(BaseEstimator):
         self.model_ = SketchRecommender(
             target_sketcher=FrozenEstimator(self.sketcher_), module__hidden_units=self.hidden_units,
             max_epochs=self.max_epochs, early_stopping=validated,
-            train_split=_HeldOutCustomers(valid) if validated else None, random_state=seed,
+            train_split=_HeldOutCustomers(valid) if validated else None, device=self.device,
+            random_state=seed,
         )  # fmt: skip
         self.model_.fit(self.sketcher_.transform(inputs), targets)
         self.items_ = np.asarray(self.model_.entities_, dtype=object)

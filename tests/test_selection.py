@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from sklearn_basemodel.baselines import (
     PersonalFrequencyRecommender,
@@ -179,6 +180,27 @@ def test_history_recommender_lets_its_hold_out_choose_the_epochs():
     few = [["a", "b", "c"], ["b", "c", "d"], ["a", "d"], ["c", "e", "a"], ["e", "b"]]
     unvalidated = _small_history_model().fit(few)
     assert unvalidated.model_.max_epochs_ == 10 and len(unvalidated.model_.history) == 10
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_history_recommender_passes_its_device_to_cleora_and_the_network(monkeypatch):
+    rows = [row for row in _groups(200, seed=4) if len(set(row)) >= 2]
+    with pytest.raises(ValueError, match="device='cuda'"):  # Cleora's clear error
+        _small_history_model(device="cuda", max_epochs=1).fit(rows)
+    # past Cleora (propagated on the CPU here), the network gets the device too
+    from sklearn_basemodel.embed.cleora import estimator
+
+    seen = {}
+    original = estimator.propagate
+
+    def on_cpu(*args, device="cpu", **kwargs):
+        seen["cleora"] = device
+        return original(*args, device="cpu", **kwargs)
+
+    monkeypatch.setattr(estimator, "propagate", on_cpu)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        _small_history_model(device="cuda:0", max_epochs=1).fit(rows)
+    assert seen["cleora"] == "cuda"
 
 
 def test_history_recommender_sizes_its_sketches_from_the_items():

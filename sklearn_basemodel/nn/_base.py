@@ -157,6 +157,13 @@ def _accepted_kwargs(factory, candidates: dict) -> dict:
     return {k: v for k, v in candidates.items() if k in params}
 
 
+# Devices whose batches are gathered and densified on the device itself, from one copy of the
+# rows there (SketchDataset.on_device): on a GPU, densifying each batch on the CPU and copying
+# it over cost more than the training step (issue #10's shape, H200: 0.36 s an epoch against
+# 0.14 s for a plain MLP reading its input from the GPU's memory).
+_GATHER_ON_DEVICE = ("cuda",)
+
+
 class SketchNetBase(NeuralNet):
     """Base class of the skorch sketch estimators; not meant to be used directly.
 
@@ -469,6 +476,10 @@ class SketchNetBase(NeuralNet):
         if shuffle and self.history_ is not None:
             # a different order every epoch and every partial_fit call, all fixed by the seed
             seed = [getattr(self, "_seed_", 0), len(self.history_)]
+        device = torch.device(self.device)
+        if device.type in _GATHER_ON_DEVICE and isinstance(dataset, SketchDataset) \
+                and not kwargs.get("num_workers"):  # fmt: skip
+            dataset = dataset.on_device(device)
         sampler = _RowBatches(
             len(dataset),
             max(int(batch_size), 1),

@@ -41,6 +41,9 @@ class SketchDataset(torch.utils.data.Dataset):
         self.X = X
         self.y = y
         self.rows = rows
+        # copies of X and y on devices (see ``on_device``), shared with every subset
+        self._copies = {}
+        self._device = None
 
     def __len__(self) -> int:
         return self.X.shape[0] if self.rows is None else len(self.rows)
@@ -50,6 +53,9 @@ class SketchDataset(torch.utils.data.Dataset):
         positions = np.atleast_1d(np.asarray(index, dtype=np.int64))
         if self.rows is not None:
             positions = self.rows[positions]
+        if self._device is not None:
+            X, y = self._copies[self._device]
+            return X.take(positions, single), y.take(positions, single)
         X = torch.from_numpy(_take_rows(self.X, positions).astype(np.float32, copy=False))
         y = torch.zeros(len(positions)) if self.y is None else torch.from_numpy(
             _take_rows(self.y, positions)
@@ -60,7 +66,93 @@ class SketchDataset(torch.utils.data.Dataset):
         """The rows at ``positions`` of this dataset, without copying the data."""
         positions = np.asarray(positions, dtype=np.int64)
         rows = positions if self.rows is None else self.rows[positions]
-        return type(self)(self.X, self.y, rows=rows)
+        subset = type(self)(self.X, self.y, rows=rows)
+        subset._copies, subset._device = self._copies, self._device
+        return subset
+
+    def on_device(self, device) -> SketchDataset:
+        """This dataset with X and y copied once to ``device``: its batches are then gathered
+        and densified there.
+
+        The estimators use it on a GPU, where it moves the row positions per training step
+        instead of a whole dense batch from the CPU. On a GPU it falls back to this dataset
+        (batches densified on the CPU) when the copies would take more than half of the
+        device's free memory. Subsets share the copies.
+        """
+        device = torch.device(device)
+        if device not in self._copies:
+            if device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(device)
+                if _nbytes(self.X) + _nbytes(self.y) > free // 2:
+                    return self
+            y = None if self.y is None else _DeviceRows(self.y, device)
+            self._copies[device] = (_DeviceRows(self.X, device, dtype=np.float32), y)
+        on = self.subset(np.arange(len(self)))
+        on._device = device
+        if self.y is None:  # zeros as targets, like the CPU path
+            on._copies = {**self._copies, device: (self._copies[device][0], _Zeros(device))}
+        return on
+
+
+def _nbytes(A) -> int:
+    if A is None:
+        return 0
+    if sp.issparse(A):
+        return A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
+    return np.asarray(A).nbytes
+
+
+class _Zeros:
+    """Targets of a dataset without y: zeros, made on the device."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def take(self, positions, single):
+        return torch.zeros((), device=self.device) if single else torch.zeros(
+            len(positions), device=self.device
+        )
+
+
+class _DeviceRows:
+    """A dense array or CSR matrix held on a torch device; ``take`` densifies rows there.
+
+    A CSR batch is scattered into zeros from the rows' nonzeros (duplicates summed, as
+    ``toarray`` does), so only the row positions travel per batch. The batch's number of
+    nonzeros is counted on the CPU (from a copy of ``indptr``) so that no step waits for the
+    device.
+    """
+
+    def __init__(self, A, device, dtype=None):
+        self.device = torch.device(device)
+        self.sparse = sp.issparse(A)
+        if self.sparse:
+            A = sp.csr_matrix(A)
+            self.n_columns = A.shape[1]
+            self.indptr_cpu = A.indptr.astype(np.int64)
+            self.indptr = torch.from_numpy(self.indptr_cpu).to(device)
+            self.indices = torch.from_numpy(A.indices.astype(np.int64)).to(device)
+            self.data = torch.from_numpy(np.asarray(A.data, dtype=dtype)).to(device)
+        else:
+            self.values = torch.from_numpy(np.ascontiguousarray(A, dtype=dtype)).to(device)
+
+    def take(self, positions, single):
+        """Dense rows at ``positions`` (ndarray of int64), on the device."""
+        index = torch.from_numpy(positions).to(self.device, non_blocking=True)
+        if not self.sparse:
+            rows = self.values[index]
+        else:
+            n_values = int((self.indptr_cpu[positions + 1] - self.indptr_cpu[positions]).sum())
+            starts = self.indptr[index]
+            counts = self.indptr[index + 1] - starts
+            row_of = torch.repeat_interleave(torch.arange(len(index), device=self.device), counts,
+                                             output_size=n_values)  # fmt: skip
+            first = torch.cumsum(counts, 0) - counts  # each row's first place in the batch
+            at = starts[row_of] + torch.arange(n_values, device=self.device) - first[row_of]
+            rows = torch.zeros((len(index), self.n_columns), dtype=self.data.dtype,
+                               device=self.device)  # fmt: skip
+            rows.index_put_((row_of, self.indices[at]), self.data[at], accumulate=True)
+        return rows[0] if single else rows
 
 
 class _RowBatches:
