@@ -1,4 +1,5 @@
-"""Rows of a (sparse) matrix as a torch dataset, batched and densified one batch at a time."""
+"""Rows of a (sparse) matrix as a torch dataset, batched and densified one batch at a time
+(on a GPU, from one copy of the rows there)."""
 
 from __future__ import annotations
 
