@@ -21,6 +21,7 @@ duckdb = pytest.importorskip("duckdb")
 from test_dbt_package import postgres  # noqa: F401  (a fixture)
 
 from sklearn_basemodel.datasets import make_events
+from sklearn_basemodel.workflow.data import fill_amounts
 from sklearn_basemodel.workflow import (
     Project,
     fit,
@@ -175,6 +176,53 @@ def test_update_equals_recompute(run):
     written = run["after_update"]
     written = written[written["as_of"] == pd.Timestamp(updated["as_of"])].sort_values("entity_id")
     np.testing.assert_allclose(written["churn"].to_numpy(), b["churn"].to_numpy(), rtol=1e-5)
+
+
+def test_universal_profiles_are_written_for_every_customer_with_history(run):
+    """One fixed vector per customer and cut-off: the trunk's principal components then the
+    RFM columns, for every customer with history (not only the scored population)."""
+    from sklearn_basemodel.universal_profile import UniversalProfile
+
+    table = _table(run, "bm_universal_profiles")
+    assert table.groupby("as_of")["entity_id"].apply(lambda s: s.is_unique).all()
+    now = table[table["as_of"] == pd.Timestamp(run["recomputed"]["as_of"])]
+    model = load_model(run["root"] / "model")
+    stored, _ = model.profiles()  # what predict read at "now": every customer with history
+    assert set(now["entity_id"]) == set(stored["entity_id"])
+    assert set(now["entity_id"]) > set(run["recomputed"]["scores"]["entity_id"])
+    universal = model.models.universal
+    assert isinstance(universal, UniversalProfile) and universal.n_components_ == 32
+    names = [str(n) for n in universal.get_feature_names_out()]
+    assert names[:2] == ["embedding0", "embedding1"] and "rfm__n_events" in names
+    assert list(table.columns) == ["entity_id", "as_of", "model_version", *names]
+    # the written values are the model's transform of those customers' profiles
+    expected = model.models.universal_profiles(fill_amounts(stored)).set_index(
+        stored["entity_id"].to_numpy()
+    )
+    written = now.set_index("entity_id")[names].loc[expected.index]
+    np.testing.assert_allclose(written.to_numpy(), expected.to_numpy(), rtol=1e-5, atol=1e-5)
+    assert np.isfinite(written.to_numpy()).all()
+    # the RFM columns are the profile's own, unchanged by the trunk
+    assert written["rfm__n_events"].nunique() > 1
+
+
+def test_update_refreshes_the_universal_profiles_as_recompute_does(run):
+    a = run["updated"]["universal_profiles"].sort_values("entity_id").reset_index(drop=True)
+    b = run["recomputed"]["universal_profiles"].sort_values("entity_id").reset_index(drop=True)
+    assert a["entity_id"].tolist() == b["entity_id"].tolist()
+    values = [c for c in a.columns if c not in ("entity_id", "as_of", "model_version")]
+    np.testing.assert_allclose(a[values].to_numpy(), b[values].to_numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_universal_profiles_can_be_switched_off(run):
+    import dataclasses
+
+    model = load_model(run["root"] / "model")
+    project = dataclasses.replace(
+        model.project, output=dataclasses.replace(model.project.output, universal_profiles=False)
+    )
+    result = predict(run["root"] / "model", "now", project=project, write=False, verbose=False)
+    assert result["universal_profiles"] is None and result["population"] > 0
 
 
 def test_reloading_in_a_new_process_gives_identical_scores(run, tmp_path):

@@ -70,6 +70,7 @@ def test_a_valid_project_maps_to_the_dbt_vars():
         ("model", {"max_epochs": "many"}, "model.max_epochs"),
         ("model", {"max_epochs": 0}, "model.max_epochs"),
         ("output", {"schema": "out; drop table x"}, "output.schema"),
+        ("output", {"universal_profiles": "yes"}, "output.universal_profiles"),
         ("columns", {"customer": "u; drop table t", "time": "t", "items": ["p"]}, "columns.customer"),
         ("columns", {"customer": "u", "time": "t", "items": ['"a" || "b"']}, "columns.items[0]"),
         ("columns", {"customer": "u", "time": "t", "items": ["p"], "amount": "x * 2"}, "columns.amount"),
@@ -82,6 +83,12 @@ def test_errors_name_the_key(section, value, key):
     with pytest.raises(ProjectError) as error:
         Project.from_dict(_with(section, value))
     assert str(error.value).startswith(f"{key}:")
+
+
+def test_universal_profiles_are_written_unless_switched_off():
+    assert Project.from_dict(BASE).output.universal_profiles is True
+    off = Project.from_dict(_with("output", {"universal_profiles": False}))
+    assert off.output.universal_profiles is False and off.output.prefix == "basemodel_"
 
 
 def test_unknown_top_level_key_and_file_errors(tmp_path):

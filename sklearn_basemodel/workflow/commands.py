@@ -275,15 +275,30 @@ def _score_tables(model, rows, as_of):
     return scores, recommendations
 
 
+def _universal_table(model, rows, as_of):
+    """Every customer's universal profile (all rows, not only the scored population: the
+    profile is for any use downstream), or None (switched off, or a model without one)."""
+    if not model.project.output.universal_profiles:
+        return None
+    profiles = model.models.universal_profiles(rows)
+    if profiles is None:
+        return None
+    stamp = {"as_of": pd.Timestamp(as_of).to_pydatetime(), "model_version": model.version}
+    front = pd.DataFrame({"entity_id": rows["entity_id"].to_numpy()}).assign(**stamp)
+    return pd.concat([front, profiles.reset_index(drop=True).astype(np.float64)], axis=1)
+
+
 def _write_back(model, warehouse, rows, as_of, log):
-    """Score the population and write both tables (rows of an earlier run at this as-of are
+    """Score the population and write the tables (rows of an earlier run at this as-of are
     replaced, so re-running is idempotent)."""
     output = model.project.output
     population = rows[rows["in_churn_population"].astype(bool)].reset_index(drop=True)
     with log.stage("Score the population and write the tables back") as notes:
         scores, recommendations = _score_tables(model, population, as_of)
+        universal = _universal_table(model, rows, as_of)
         written = {}
-        tables = {"scores": scores, "recommendations": recommendations}
+        tables = {"scores": scores, "recommendations": recommendations,
+                  "universal_profiles": universal}  # fmt: skip
         for name, frame in ((n, f) for n, f in tables.items() if f is not None):
             table = f"{output.prefix}{name}"
             written[f"{output.schema}.{table}"] = warehouse.write(
@@ -291,7 +306,7 @@ def _write_back(model, warehouse, rows, as_of, log):
                 replace_where={"as_of": pd.Timestamp(as_of).to_pydatetime()},
             )  # fmt: skip
         notes.append(", ".join(f"{t}: {n:,} rows" for t, n in written.items()))
-    return scores, recommendations, written
+    return scores, recommendations, universal, written
 
 
 def predict(model_dir, as_of="now", *, project=None, write=True, verbose=True):
@@ -307,14 +322,17 @@ def predict(model_dir, as_of="now", *, project=None, write=True, verbose=True):
     project : Project or path, default=None
         Another project file (e.g. another connection); None uses the one saved with the model.
     write : bool, default=True
-        Write ``<prefix>scores`` and ``<prefix>recommendations`` into the output schema.
+        Write ``<prefix>scores`` and ``<prefix>recommendations`` (the population's) and
+        ``<prefix>universal_profiles`` (every customer with history; unless the project's
+        ``output.universal_profiles`` is false) into the output schema.
     verbose : bool, default=True
 
     Returns
     -------
     dict
-        ``as_of``, ``model_version``, ``scores`` and ``recommendations`` (DataFrames),
-        ``written`` (table -> rows) and ``population`` (customers scored).
+        ``as_of``, ``model_version``, ``scores``, ``recommendations`` and
+        ``universal_profiles`` (DataFrames, or None), ``written`` (table -> rows) and
+        ``population`` (customers scored).
     """
     model = load_model(model_dir)
     if project is not None:
@@ -337,13 +355,15 @@ def predict(model_dir, as_of="now", *, project=None, write=True, verbose=True):
 
 def _finish(model, warehouse, rows, cut_off, log, write):
     if write:
-        scores, recommendations, written = _write_back(model, warehouse, rows, cut_off, log)
+        scores, recommendations, universal, written = _write_back(model, warehouse, rows,
+                                                                  cut_off, log)  # fmt: skip
     else:
         population = rows[rows["in_churn_population"].astype(bool)].reset_index(drop=True)
         (scores, recommendations), written = _score_tables(model, population, cut_off), {}
+        universal = _universal_table(model, rows, cut_off)
     return {"as_of": str(cut_off), "model_version": model.version, "scores": scores,
-            "recommendations": recommendations, "written": written,
-            "population": len(scores)}  # fmt: skip
+            "recommendations": recommendations, "universal_profiles": universal,
+            "written": written, "population": len(scores)}  # fmt: skip
 
 
 def update(model_dir, as_of="now", *, write=True, verbose=True):

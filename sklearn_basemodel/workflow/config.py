@@ -447,18 +447,24 @@ class ModelSizes:
 
 @dataclass(frozen=True)
 class Output:
-    """Where scores are written back: a schema (created if missing) and a table prefix."""
+    """Where scores are written back: a schema (created if missing) and a table prefix;
+    ``universal_profiles``: also write each customer's universal profile."""
 
     schema: str = "basemodel_output"
     prefix: str = "basemodel_"
+    universal_profiles: bool = True
 
     @classmethod
     def from_dict(cls, data):
-        data = _take(data, "output", ("schema", "prefix"), "output")
-        out = cls(data.get("schema", cls.schema), data.get("prefix", cls.prefix))
+        data = _take(data, "output", ("schema", "prefix", "universal_profiles"), "output")
+        out = cls(data.get("schema", cls.schema), data.get("prefix", cls.prefix),
+                  data.get("universal_profiles", cls.universal_profiles))  # fmt: skip
         for key, value in (("output.schema", out.schema), ("output.prefix", out.prefix)):
             if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
                 _fail(key, f"{value!r} is not a plain identifier", "Use letters, digits and _.")
+        if not isinstance(out.universal_profiles, bool):
+            _fail("output.universal_profiles", f"expected true or false, got "
+                  f"{out.universal_profiles!r}", "E.g. universal_profiles: false.")  # fmt: skip
         return out
 
 

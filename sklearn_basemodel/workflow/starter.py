@@ -525,7 +525,8 @@ _HELP = {
     "backtest": "Cut-offs: `splits` of them, `every_days` apart, the last one a horizon before the"
     " end of the data.",
     "model": "Sizes of the profile and networks (the recipe's defaults).",
-    "output": "Where scores are written back: a schema (created if missing) and a table prefix.",
+    "output": "Where scores are written back: a schema (created if missing), a table prefix,"
+    " and whether every customer's universal profile (one vector each) is written too.",
 }
 
 

@@ -8,7 +8,9 @@ targets, and fits, in order:
    columns the package computed;
 3. the pretrainer: a ``SketchRecommender`` of the next horizon's items (the ``next_items``
    column, else the first item column): self-supervised, every customer is an example;
-4. one head per configured task (churn, propensity, spend), fine-tuned from the pretrained
+4. the universal profile: one fixed vector per customer from the pretrained trunk
+   (:class:`~sklearn_basemodel.universal_profile.UniversalProfile`), for any downstream use;
+5. one head per configured task (churn, propensity, spend), fine-tuned from the pretrained
    trunk, and chosen on held-out customers against gradient boosting on the RFM columns, so a
    task's model is never below that baseline on the validation customers.
 
@@ -104,6 +106,8 @@ class Models:
         attributes, whether or not it was kept).
     history_column : str
         The history column the recommender blends in (``<item>_history``).
+    universal : UniversalProfile or None
+        The fitted universal profile (None in a model saved before it existed).
     """
 
     embedders: dict
@@ -113,6 +117,16 @@ class Models:
     networks: dict = field(default_factory=dict)
     history_column: str = ""
     k: int = 10
+    universal: object = None
+
+    def universal_profiles(self, rows):
+        """The universal profile of each row, one column per feature (``embedding0`` .., then
+        the RFM columns); None when the model has no universal profile."""
+        if self.universal is None:
+            return None
+        values = self.universal.transform(rows)
+        names = [str(name) for name in self.universal.get_feature_names_out()]
+        return pd.DataFrame(values, columns=names, index=rows.index)
 
     def recommend(self, rows, k=None):
         """Top-k items and their scores per row: (items, scores) arrays of shape (n, k)."""
@@ -228,6 +242,23 @@ def _pretrain(project, baskets, rows, embedders, progress_bar, log):
     return pipeline
 
 
+def _universal_profile(project, recommender, rows, log):
+    """The pretrained trunk's embedding, compressed, beside the profile's RFM columns: fitted
+    (no label involved) on every training row."""
+    from sklearn.frozen import FrozenEstimator
+
+    from ..universal_profile import UniversalProfile
+
+    universal = UniversalProfile(
+        FrozenEstimator(recommender.named_steps["model"]),
+        profile=FrozenEstimator(recommender.named_steps["features"]),
+        random_state=project.model.random_state,
+    ).fit(rows)
+    log(f"universal profile: {universal.n_components_} components of the trunk's embedding + "
+        f"{universal.n_features_out_ - universal.n_components_} RFM columns")  # fmt: skip
+    return universal
+
+
 def _validation_split(rows, random_state):
     """Hold out a fifth of the customers (all their cut-offs) for choosing between models."""
     entities = np.sort(rows["entity_id"].astype(str).unique())
@@ -330,6 +361,7 @@ def fit_models(project, baskets, rows, *, descriptions=None, progress_bar=False,
     recommender = _pretrain(project, baskets, rows, embedders, progress_bar, log)
     models = Models(embedders, recommender, history_column=f"{_pretraining_column(project)}_history",
                     k=project.tasks.k)  # fmt: skip
+    models.universal = _universal_profile(project, recommender, rows, log)
     for name, (kind, column) in task_targets(project).items():
         if kind == "items":
             continue
