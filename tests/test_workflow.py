@@ -279,6 +279,7 @@ def test_the_same_project_runs_on_postgres(tmp_path, postgres):  # noqa: F811
         result = predict(fitted["model_dir"], "now", verbose=False)
         with Warehouse.from_dbt_profile("basemodel", profiles_dir=tmp_path / "profiles") as warehouse:
             scores = warehouse.read(f"{schema}_raw_scores.bm_scores")
+            universal = warehouse.read(f"{schema}_raw_scores.bm_universal_profiles")
             staged = warehouse.read("basemodel_stg_events", ["row_no"])
             rejected = warehouse.read("basemodel_rejected_events", ["row_no"])
         # every raw row staged or rejected, once (row identity through the user's row number)
@@ -289,6 +290,14 @@ def test_the_same_project_runs_on_postgres(tmp_path, postgres):  # noqa: F811
         )
         assert (scores["model_version"] == fitted["model_version"]).all()
         assert scores["churn"].between(0, 1).all()
+        # the universal profiles: every customer with history, the values predict returned
+        expected = result["universal_profiles"].sort_values("entity_id").reset_index(drop=True)
+        universal = universal.sort_values("entity_id").reset_index(drop=True)
+        assert list(universal.columns) == list(expected.columns)
+        assert universal["entity_id"].astype(str).tolist() == expected["entity_id"].astype(str).tolist()
+        values = [c for c in expected.columns if c not in ("entity_id", "as_of", "model_version")]
+        np.testing.assert_allclose(universal[values].to_numpy(np.float64),
+                                   expected[values].to_numpy(np.float64), rtol=1e-6)  # fmt: skip
     finally:
         os_environ.pop("WORKFLOW_TEST_PG_PASSWORD", None)
         with postgres.cursor() as cursor:

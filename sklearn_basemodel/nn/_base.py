@@ -117,7 +117,13 @@ default=None
 
 
 # The fitted attributes every sketch estimator shares (as resolved by fit), spliced in too.
-SHARED_ATTRIBUTES_DOC = """    early_stopping_ : bool
+SHARED_ATTRIBUTES_DOC = """    pretrained_kept_ : bool
+        Whether ``module_`` started from the ``pretrained`` trunk (False without one, or when
+        ``pretrained_fallback`` found training from scratch better).
+    fallback_valid_losses_ : dict or None
+        ``{"pretrained": loss, "scratch": loss}`` on the validation rows when
+        ``pretrained_fallback`` ran, else None.
+    early_stopping_ : bool
         Whether early stopping was on in the last ``fit`` (``early_stopping`` resolved).
     max_epochs_ : int
         The epoch cap of the last training call (``max_epochs`` resolved)."""

@@ -39,12 +39,6 @@ class SketchClassifier(ClassifierMixin, SketchNetBase):
         Defined when X was a DataFrame with string column names.
     module_ : ResidualSketchNet
         The trained network; ``history_`` holds skorch's per-epoch losses.
-    pretrained_kept_ : bool
-        Whether ``module_`` started from the ``pretrained`` trunk (False without one, or when
-        ``pretrained_fallback`` found training from scratch better).
-    fallback_valid_losses_ : dict or None
-        ``{"pretrained": loss, "scratch": loss}`` on the validation rows when
-        ``pretrained_fallback`` ran, else None.
 {shared_attributes}
 
     See Also
@@ -209,10 +203,6 @@ class SketchRegressor(RegressorMixin, SketchNetBase):
         The standardisation of y (0 and 1 when ``standardize_target=False``).
     n_features_in_ : int
     module_ : ResidualSketchNet
-    pretrained_kept_ : bool
-        Whether ``module_`` started from the ``pretrained`` trunk.
-    fallback_valid_losses_ : dict or None
-        Validation losses of both starts when ``pretrained_fallback`` ran, else None.
 {shared_attributes}
 
     See Also

@@ -101,10 +101,6 @@ class SketchRecommender(SketchNetBase):
         ``n_sketches_ * sketch_dim_``, the output width of the network.
     n_features_in_ : int
     module_ : ResidualSketchNet
-    pretrained_kept_ : bool
-        Whether ``module_`` started from the ``pretrained`` trunk.
-    fallback_valid_losses_ : dict or None
-        Validation losses of both starts when ``pretrained_fallback`` ran, else None.
 {shared_attributes}
     item_prior_ : ndarray of shape (n_entities,) or None
         The learned per-entity log-prior at strength 1; None with ``item_prior="none"`` or
