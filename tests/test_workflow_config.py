@@ -69,6 +69,9 @@ def test_a_valid_project_maps_to_the_dbt_vars():
         ("model", {"sketch_dim": "automatic"}, "model.sketch_dim"),
         ("model", {"max_epochs": "many"}, "model.max_epochs"),
         ("model", {"max_epochs": 0}, "model.max_epochs"),
+        ("model", {"device": "gpu"}, "model.device"),
+        ("model", {"device": "cuda:first"}, "model.device"),
+        ("model", {"device": 0}, "model.device"),
         ("output", {"schema": "out; drop table x"}, "output.schema"),
         ("output", {"universal_profiles": "yes"}, "output.universal_profiles"),
         ("columns", {"customer": "u; drop table t", "time": "t", "items": ["p"]}, "columns.customer"),
@@ -83,6 +86,18 @@ def test_errors_name_the_key(section, value, key):
     with pytest.raises(ProjectError) as error:
         Project.from_dict(_with(section, value))
     assert str(error.value).startswith(f"{key}:")
+
+
+def test_model_device_reaches_cleora_and_every_network():
+    from sklearn_basemodel.workflow.training import _embedder, _network_params
+
+    assert Project.from_dict(BASE).model.device == "cpu"
+    project = Project.from_dict(_with("model", {"device": "cuda:1"}))
+    assert project.model.device == "cuda:1"
+    # the networks (pretrainer and task heads) get the device as given; Cleora the current GPU
+    assert _network_params(project, False)["device"] == "cuda:1"
+    assert _embedder("cleora", project).device == "cuda"
+    assert _embedder("cleora", Project.from_dict(BASE)).device == "cpu"
 
 
 def test_universal_profiles_are_written_unless_switched_off():

@@ -36,6 +36,8 @@ __all__ = ["Project", "ProjectError", "load_project"]
 _TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "date", "sql")
 _EMBEDDERS = ("cleora", "random", "text")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# model.device: the CPU or a CUDA GPU (torch names)
+_DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?")
 
 
 class ProjectError(ValueError):
@@ -410,7 +412,8 @@ class Backtest:
 class ModelSizes:
     """Sizes of the profile and networks; the defaults are the recipe's. ``history_days``
     limits each profile to the events of that many days before the cut-off (None: all of
-    them; a fraction of a day for sessions); ``update`` cannot fold into a windowed profile."""
+    them; a fraction of a day for sessions); ``update`` cannot fold into a windowed profile.
+    ``device``: where Cleora propagates and the networks train (``cpu``, ``cuda``, ``cuda:1``)."""
 
     n_components: int = 64
     n_sketches: int = 16
@@ -420,6 +423,7 @@ class ModelSizes:
     hidden_units: int = 512
     max_epochs: int | str = "auto"  # "auto": the networks' own (up to 50, early stopping ends it)
     random_state: int = 0
+    device: str = "cpu"
 
     @classmethod
     def from_dict(cls, data):
@@ -429,7 +433,12 @@ class ModelSizes:
         for key in keys:
             if key in data:
                 integer = key not in ("half_life_days", "history_days")
-                if key == "random_state":
+                if key == "device":
+                    if not isinstance(data[key], str) or not _DEVICE.fullmatch(data[key]):
+                        _fail("model.device", f"{data[key]!r} is not a device",
+                              "Use cpu, cuda or cuda:N (a GPU's index).")  # fmt: skip
+                    values[key] = data[key]
+                elif key == "random_state":
                     if isinstance(data[key], bool) or not isinstance(data[key], int):
                         _fail("model.random_state", f"expected an integer, got {data[key]!r}", "E.g. 0.")
                     values[key] = data[key]

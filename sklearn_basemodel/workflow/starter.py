@@ -524,7 +524,8 @@ _HELP = {
     "tasks.spend": "the amount spent in the next horizon_days",
     "backtest": "Cut-offs: `splits` of them, `every_days` apart, the last one a horizon before the"
     " end of the data.",
-    "model": "Sizes of the profile and networks (the recipe's defaults).",
+    "model": "Sizes of the profile and networks (the recipe's defaults), and the device they"
+    " train on (cpu, or cuda on a GPU).",
     "output": "Where scores are written back: a schema (created if missing), a table prefix,"
     " and whether every customer's universal profile (one vector each) is written too.",
 }

@@ -156,9 +156,10 @@ def _embedder(kind, project, descriptions=None):
     size, seed = project.model.n_components, project.model.random_state
     if kind == "text":  # SVD needs fewer components than descriptions
         return TextEmbedder(min(size, max(1, len(descriptions) - 1)), random_state=seed)
-    return {"cleora": CleoraEmbedder, "random": RandomVectorEmbedder}[kind](
-        n_components=size, random_state=seed
-    )
+    if kind == "cleora":  # on the current GPU for any cuda device
+        device = "cuda" if project.model.device.startswith("cuda") else "cpu"
+        return CleoraEmbedder(n_components=size, device=device, random_state=seed)
+    return RandomVectorEmbedder(n_components=size, random_state=seed)
 
 
 def _embedders(project, baskets, descriptions, log):
@@ -211,6 +212,7 @@ def _network_params(project, progress_bar):
         "hidden_units": model.hidden_units, "max_epochs": model.max_epochs,
         "batch_size": 256, "validation_fraction": 0.1, "early_stopping": True,
         "n_iter_no_change": 2, "random_state": model.random_state, "progress_bar": progress_bar,
+        "device": model.device,
     }  # fmt: skip
 
 
