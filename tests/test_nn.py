@@ -141,6 +141,22 @@ def test_batches_gathered_on_the_device_equal_the_cpu_batches(kind):
                                       plain[np.array([4, 2])][0].numpy())  # fmt: skip
 
 
+def test_rows_too_large_for_the_gpu_stay_on_the_cpu(monkeypatch):
+    """A GPU copy larger than half of the free GPU memory is not made: batches are then
+    densified on the CPU as before (simulated: the GPU reports too little free memory)."""
+    X, _ = _blobs(n=50, sparse=True)
+    X = X.astype(np.float32)
+    dataset = SketchDataset(X, np.arange(50))
+    needed = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes + np.arange(50).nbytes
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * needed - 2, 10**12))
+    assert dataset.on_device("cuda") is dataset and not dataset._copies
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * needed, 10**12))
+    # enough memory: the copies are made (here the device is the CPU in disguise)
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, **k: self)
+    gathered = dataset.on_device("cuda")
+    assert gathered is not dataset and torch.device("cuda") in dataset._copies
+
+
 def test_training_through_the_device_batches_is_the_same_training(monkeypatch):
     """The estimators' GPU data path, taken on the CPU: the same fit and predictions."""
     from sklearn_basemodel.nn import _base
