@@ -285,6 +285,23 @@ def test_min_count_too_high_is_explained():
         CleoraEmbedder(min_count=10).fit(ROWS)
 
 
+def test_the_gpu_path_builds_its_sparse_matrices_without_torch_warnings():
+    """torch warns once per process on the first sparse CSR tensor (invariant checks, beta
+    state): a fresh process, warnings as errors, the same matrix back."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, scipy.sparse as sp\n"
+        "from sklearn_basemodel.embed.cleora.cuda import csr_tensor\n"
+        "m = sp.random(5, 4, density=0.5, format='csr', random_state=0, dtype=np.float32)\n"
+        "np.testing.assert_array_equal(csr_tensor(m, 'cpu').to_dense().numpy(), m.toarray())\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
 def test_cuda_request_without_gpu_is_explained():
     import torch
 
