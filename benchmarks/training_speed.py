@@ -27,8 +27,8 @@ output sketch as wide as the input (16 partitionings), the targets being random 
   batches drawn from a seeded permutation.
 
 Both run in this one process on ``--device`` (``cpu``; ``cuda`` on a GPU, where the library
-densifies each batch on the CPU and moves it, and the plain network reads its dense input from
-the GPU's memory) with the same ``torch.set_num_threads`` (``--threads``; default: torch's
+gathers and densifies each batch from its one copy of the CSR rows on the GPU, and the plain
+network reads its dense input from the GPU's memory) with the same ``torch.set_num_threads`` (``--threads``; default: torch's
 current setting), their epochs taken in turns (library, plain, library, ...) so that
 other jobs on a shared machine slow both alike. The reported time of each is the fastest of its
 ``--epochs`` epochs (the first pays for allocations). The ratio is library time / plain time per epoch: issue #10's

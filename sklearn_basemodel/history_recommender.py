@@ -155,6 +155,7 @@ class HistoryRecommender(BaseEstimator):
         self : HistoryRecommender
         """
         from .embed import CleoraEmbedder
+        from .embed.cleora.estimator import cleora_device
         from .nn import SketchRecommender
         from .sketch import EMDESketcher
 
@@ -173,7 +174,7 @@ class HistoryRecommender(BaseEstimator):
             raise ValueError("Too few rows with two or more items to learn from; pass more rows.")
         self.embedder_ = CleoraEmbedder(
             self.n_components, n_iter=list(self.n_iter), propagation="symmetric",
-            device="cuda" if self.device.startswith("cuda") else "cpu", random_state=seed,
+            device=cleora_device(self.device), random_state=seed,
         ).fit([row for row in X if row] + [row for row in targets if row])  # fmt: skip
         self.sketcher_ = EMDESketcher(
             FrozenEstimator(self.embedder_), n_sketches=self.n_sketches,

@@ -475,10 +475,10 @@ def fine_tune_recommender(recommender, X, y, *, max_epochs=None, lr="auto"):
         candidate unless its ``random_state`` is None): it walks down from the recommender's
         own ``lr`` through 0.3, 0.1 and 0.03 times it, one copy fine-tuned per rate, while the
         loss of the network each copy keeps (``held_out_loss`` on those rows) keeps falling,
-        and keeps the best copy, unless the pretrained network as it is already has a validation loss
-        as low on those rows: then fine-tuning does not help and an unchanged copy is
-        returned, so that fine-tuning never leaves the model worse on held-out rows. Without
-        held-out rows, the recommender's own ``lr``.
+        and keeps the best copy, unless the pretrained network as it is already has a
+        validation loss as low on those rows: then fine-tuning does not help and an unchanged
+        copy is returned, so that fine-tuning never leaves the model worse on held-out rows.
+        Without held-out rows, the recommender's own ``lr``.
 
     Returns
     -------

@@ -135,6 +135,7 @@ def _splice_shared_docs(cls) -> None:
         "{shared_attributes}", SHARED_ATTRIBUTES_DOC
     )
 
+
 # early_stopping="auto" is on from this many training rows (scikit-learn's
 # HistGradientBoosting uses the same threshold): below it a 10% hold-out costs more
 # training rows than early stopping saves epochs.

@@ -86,12 +86,11 @@ class SketchDataset(torch.utils.data.Dataset):
                 free, _ = torch.cuda.mem_get_info(device)
                 if _nbytes(self.X) + _nbytes(self.y) > free // 2:
                     return self
-            y = None if self.y is None else _DeviceRows(self.y, device)
+            # without y, zeros as targets, like the CPU path
+            y = _Zeros(device) if self.y is None else _DeviceRows(self.y, device)
             self._copies[device] = (_DeviceRows(self.X, device, dtype=np.float32), y)
         on = self.subset(np.arange(len(self)))
         on._device = device
-        if self.y is None:  # zeros as targets, like the CPU path
-            on._copies = {**self._copies, device: (self._copies[device][0], _Zeros(device))}
         return on
 
 

@@ -152,13 +152,14 @@ class Models:
 
 def _embedder(kind, project, descriptions=None):
     from .. import CleoraEmbedder, RandomVectorEmbedder, TextEmbedder
+    from ..embed.cleora.estimator import cleora_device
 
     size, seed = project.model.n_components, project.model.random_state
     if kind == "text":  # SVD needs fewer components than descriptions
         return TextEmbedder(min(size, max(1, len(descriptions) - 1)), random_state=seed)
-    if kind == "cleora":  # on the current GPU for any cuda device
-        device = "cuda" if project.model.device.startswith("cuda") else "cpu"
-        return CleoraEmbedder(n_components=size, device=device, random_state=seed)
+    if kind == "cleora":
+        return CleoraEmbedder(n_components=size, device=cleora_device(project.model.device),
+                              random_state=seed)  # fmt: skip
     return RandomVectorEmbedder(n_components=size, random_state=seed)
 
 

@@ -39,6 +39,12 @@ def _mean_cosine(vectors, rows):
     return float((total @ total - n) / (n * (n - 1)))
 
 
+def cleora_device(device) -> str:
+    """Cleora's ``device`` for a torch device name: ``"cuda"`` (the current GPU) for any CUDA
+    device (``"cuda:1"``), else ``"cpu"``; for estimators that pass their own ``device`` on."""
+    return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
 class CleoraEmbedder(TransformerMixin, BaseEstimator):
     """Entity embeddings from hyperedges by iterated Markov smoothing (Cleora).
 
