@@ -242,7 +242,8 @@ def evaluate(project, output_dir=None, *, progress=None, verbose=True):
         (output_dir / "report.md").write_text(text)
         (output_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
         histories = {"recommender": models.recommender.named_steps["model"].history_}
-        histories |= {name: m.named_steps["model"].history_ for name, m in models.tasks.items()
+        # every task's fine-tuned network, whether kept alone, in a blend or not at all
+        histories |= {name: m.named_steps["model"].history_ for name, m in models.networks.items()
                       if hasattr(m.named_steps["model"], "history_")}  # fmt: skip
         if report.pyplot() is not None:
             report.plot_training_curves(histories, output_dir / "training_curves.png")

@@ -11,8 +11,9 @@ targets, and fits, in order:
 4. the universal profile: one fixed vector per customer from the pretrained trunk
    (:class:`~sklearn_basemodel.universal_profile.UniversalProfile`), for any downstream use;
 5. one head per configured task (churn, propensity, spend), fine-tuned from the pretrained
-   trunk, and chosen on held-out customers against gradient boosting on the RFM columns, so a
-   task's model is never below that baseline on the validation customers.
+   trunk, and chosen on held-out customers against gradient boosting on the RFM columns and
+   the blend of the two (:mod:`.blend`), so a task's model is never below that baseline on
+   the validation customers.
 
 The result, :class:`Models`, predicts every task for new rows (:meth:`Models.predict`).
 """
@@ -141,8 +142,10 @@ class Models:
         """One score column per task (probability of the event, or the amount)."""
         out = {}
         for name, model in self.tasks.items():
-            network = self.chosen.get(name, {}).get("kept") == "network"
-            with contextlib.nullcontext() if network else one_openmp_thread():
+            # gradient boosting alone runs single-threaded; the network and the blend (which
+            # limits its own booster) keep torch's threads
+            alone = self.chosen.get(name, {}).get("kept") == "rfm_gradient_boosting"
+            with one_openmp_thread() if alone else contextlib.nullcontext():
                 if hasattr(model, "predict_proba"):
                     out[name] = model.predict_proba(rows)[:, 1]
                 else:
@@ -271,14 +274,9 @@ def _validation_split(rows, random_state):
     return rows[~is_held], rows[is_held]
 
 
-def _score(kind, model, rows, y):
-    from sklearn.metrics import mean_absolute_error, roc_auc_score
-
-    if kind == "binary":
-        if len(np.unique(y)) < 2:
-            return float("nan")
-        return float(roc_auc_score(y, model.predict_proba(rows)[:, 1]))
-    return -float(mean_absolute_error(y, model.predict(rows)))
+def _predictions(kind, model, rows):
+    """A task model's output: the probability of the event, or the amount."""
+    return model.predict_proba(rows)[:, 1] if kind == "binary" else model.predict(rows)
 
 
 def _candidates(kind, project, profile, recommender, progress_bar):
@@ -311,9 +309,14 @@ def one_openmp_thread():
 def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
     """Fit the candidates on 80% of the customers, keep the best on the other 20%.
 
-    Gradient boosting, when kept, is refitted on every customer (seconds); the network keeps
-    its fit on the 80% (another fit would double the training time)."""
+    The candidates: the fine-tuned network, gradient boosting on RFM, and their blend (a
+    weighted mean, :mod:`.blend`), scored on the validation customers with its weight
+    cross-fitted there. Gradient boosting, when kept alone or in the blend, is refitted on
+    every customer (seconds); the network keeps its fit on the 80% (another fit would double
+    the training time)."""
     from sklearn.base import clone
+
+    from .blend import AmountBlend, TaskBlend, blend_weight, cross_fitted_blend, task_score
 
     population = rows[rows["in_churn_population"].astype(bool)] if kind != "items" else rows
     population = population[population[column].notna()]
@@ -323,20 +326,35 @@ def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log)
     train, valid = _validation_split(population, project.model.random_state)
     profile = recommender.named_steps["features"]
     model = recommender.named_steps["model"]
-    scores, fitted = {}, {}
+    y_valid = valid[column].to_numpy(dtype=np.float64)
+    predictions, fitted = {}, {}
     for label, candidate in _candidates(kind, project, profile, model, progress_bar).items():
         target = train[column].to_numpy(dtype=np.int64 if kind == "binary" else np.float64)
         with contextlib.nullcontext() if label == "network" else one_openmp_thread():
             fitted[label] = candidate.fit(train, target)
-            scores[label] = _score(kind, fitted[label], valid, valid[column].to_numpy())
+            predictions[label] = _predictions(kind, fitted[label], valid)
+    scores = {label: task_score(kind, y_valid, p) for label, p in predictions.items()}
+    pair = (predictions["network"], predictions["rfm_gradient_boosting"])
+    if valid["entity_id"].nunique() > 1:
+        blended = cross_fitted_blend(kind, y_valid, *pair, groups=valid["entity_id"],
+                                     random_state=project.model.random_state)  # fmt: skip
+        scores["blend"] = task_score(kind, y_valid, blended)
     best = max(scores, key=lambda label: -np.inf if np.isnan(scores[label]) else scores[label])
-    log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()) + f"; kept {best}")
     chosen = {"kept": best, "validation": scores, "rows": len(population)}
-    if best != "network":
-        target = population[column].to_numpy(dtype=np.int64 if kind == "binary" else np.float64)
-        with one_openmp_thread():
-            fitted[best] = clone(fitted[best]).fit(population, target)
-    return fitted[best], fitted["network"], chosen
+    if best == "blend":
+        chosen["network_weight"] = blend_weight(kind, y_valid, *pair)
+    log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()) + f"; kept {best}"
+        + (f" (network weight {chosen['network_weight']:g})" if best == "blend" else ""))
+    if best == "network":
+        return fitted["network"], fitted["network"], chosen
+    target = population[column].to_numpy(dtype=np.int64 if kind == "binary" else np.float64)
+    with one_openmp_thread():
+        booster = clone(fitted["rfm_gradient_boosting"]).fit(population, target)
+    if best == "rfm_gradient_boosting":
+        return booster, fitted["network"], chosen
+    blend = (TaskBlend if kind == "binary" else AmountBlend)(
+        fitted["network"], booster, chosen["network_weight"])
+    return blend, fitted["network"], chosen
 
 
 def fit_models(project, baskets, rows, *, descriptions=None, progress_bar=False, log=print):

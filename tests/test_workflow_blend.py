@@ -1,0 +1,208 @@
+"""A task's blend of the fine-tuned network and gradient boosting: its weight, its honest
+validation score, and when the workflow keeps it."""
+
+import pickle
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+
+from sklearn_basemodel.workflow import training
+from sklearn_basemodel.workflow.blend import (
+    WEIGHTS,
+    AmountBlend,
+    TaskBlend,
+    blend_weight,
+    cross_fitted_blend,
+    task_score,
+)
+
+
+def _noisy_pair(n, seed):
+    """A label and two predictions that each see it through independent noise."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    y = (signal + rng.normal(size=n) > 0).astype(int)
+    return y, signal + 1.5 * rng.normal(size=n), signal + 1.5 * rng.normal(size=n)
+
+
+def test_blend_weight_is_the_grid_weight_that_scores_best():
+    y, a, b = _noisy_pair(4_000, 0)
+    w = blend_weight("binary", y, a, b)
+    scores = [roc_auc_score(y, v * a + (1 - v) * b) for v in WEIGHTS]
+    assert roc_auc_score(y, w * a + (1 - w) * b) == max(scores)
+    # two equally good, independent views: the mean of both beats either alone
+    assert 0.3 <= w <= 0.7 and max(scores) > max(roc_auc_score(y, a), roc_auc_score(y, b))
+
+
+def test_blend_weight_leaves_out_a_candidate_that_is_noise():
+    y, a, _ = _noisy_pair(4_000, 1)
+    rng = np.random.default_rng(99)  # not _noisy_pair's seed: its first draw is the signal
+    assert blend_weight("binary", y, network=a, booster=rng.normal(size=len(y))) >= 0.9
+    assert blend_weight("binary", y, network=rng.normal(size=len(y)), booster=a) <= 0.1
+
+
+def test_blend_weight_of_amounts_minimises_the_absolute_error():
+    rng = np.random.default_rng(2)
+    amount = rng.gamma(2.0, 20.0, size=3_000)
+    high, low = amount + 10.0, amount - 10.0  # biased in opposite directions
+    assert blend_weight("amount", amount, high, low) == 0.5
+    assert task_score("amount", amount, 0.5 * high + 0.5 * low) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_rows_of_one_class_cannot_be_scored():
+    assert np.isnan(task_score("binary", [1, 1, 1], [0.2, 0.5, 0.9]))
+    assert blend_weight("binary", [1, 1, 1], [0.2, 0.5, 0.9], [0.1, 0.1, 0.1]) == 0.5
+
+
+def test_cross_fitted_blend_predicts_each_half_with_the_other_halfs_weight():
+    y, a, b = _noisy_pair(2_000, 4)
+    b = b + np.where(np.arange(2_000) < 1_000, 0.0, 2.0 * y)  # b better on the later rows
+    groups = np.repeat(np.arange(1_000), 2)  # two rows (cut-offs) per customer
+    out = cross_fitted_blend("binary", y, a, b, groups, random_state=5)
+    # the seeded split of the customers (sorted by name), both rows of one on the same side
+    names = np.unique(groups.astype(str))
+    first_names = names[np.random.default_rng(5).permutation(1_000)[:500]]
+    first = np.isin(groups.astype(str), first_names)
+    w_on_first = blend_weight("binary", y[first], a[first], b[first])
+    w_on_second = blend_weight("binary", y[~first], a[~first], b[~first])
+    np.testing.assert_allclose(out[~first], w_on_first * a[~first] + (1 - w_on_first) * b[~first])
+    np.testing.assert_allclose(out[first], w_on_second * a[first] + (1 - w_on_second) * b[first])
+    assert np.array_equal(out, cross_fitted_blend("binary", y, a, b, groups, random_state=5))
+    with pytest.raises(ValueError, match="two groups"):
+        cross_fitted_blend("binary", y[:4], a[:4], b[:4], [7, 7, 7, 7])
+
+
+def test_choosing_the_weight_in_sample_flatters_the_blend_and_cross_fitting_does_not():
+    """Two candidates of pure noise: the weight chosen on the rows it is scored on always looks
+    better than both; the cross-fitted blend does not, on average over seeds."""
+    in_sample, cross = [], []
+    for seed in range(30):
+        rng = np.random.default_rng(100 + seed)
+        y = rng.integers(0, 2, 400)
+        a, b = rng.normal(size=400), rng.normal(size=400)
+        w = blend_weight("binary", y, a, b)
+        best_single = max(roc_auc_score(y, a), roc_auc_score(y, b))
+        in_sample.append(roc_auc_score(y, w * a + (1 - w) * b) - best_single)
+        blended = cross_fitted_blend("binary", y, a, b, np.arange(400), seed)
+        cross.append(task_score("binary", y, blended) - best_single)
+    assert min(in_sample) >= 0 and np.mean(in_sample) > 0  # flattered by its own rows
+    assert np.mean(cross) < 0  # honest: on noise the blend does not beat the better single
+
+
+def test_blends_predict_the_weighted_mean_and_survive_pickling():
+    rng = np.random.default_rng(6)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = (X["a"] + X["b"] > 0).astype(int)
+    net = LogisticRegression().fit(X[["a"]].assign(b=0.0), y)
+    booster = LogisticRegression().fit(X, y)
+    blend = pickle.loads(pickle.dumps(TaskBlend(net, booster, 0.3)))
+    expected = 0.3 * net.predict_proba(X) + 0.7 * booster.predict_proba(X)
+    np.testing.assert_allclose(blend.predict_proba(X), expected)
+    np.testing.assert_allclose(blend.predict_proba(X).sum(axis=1), 1.0)
+    amount = X["a"] * 3 + 10
+    reg_a = LinearRegression().fit(X[["a"]], amount)
+    reg_b = LinearRegression().fit(X[["a"]], amount * 0)
+    amounts = AmountBlend(reg_a, reg_b, 0.25)
+    assert not hasattr(amounts, "predict_proba") and not hasattr(blend, "predict")
+    np.testing.assert_allclose(amounts.predict(X[["a"]]), 0.25 * amount)
+    with pytest.raises(ValueError, match=r"weight must be in \[0, 1\]"):
+        TaskBlend(net, booster, 1.5)
+    assert repr(blend) == "TaskBlend(weight=0.3)"
+
+
+# --------------------------------------------------------------------------- in the workflow
+def _task_rows(n_customers, seed, network_noise, booster_noise):
+    """Two rows per customer; each candidate's column is the signal plus its noise (None: the
+    noise alone)."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat([f"c{i}" for i in range(n_customers)], 2)
+    signal = rng.normal(size=len(ids))
+
+    def seen(noise):
+        noise_draw = rng.normal(size=len(ids))
+        return noise_draw if noise is None else signal + noise * noise_draw
+
+    return pd.DataFrame({
+        "entity_id": ids,
+        "in_churn_population": True,
+        "churn": (signal + 0.5 * rng.normal(size=len(ids)) > 0).astype(float),
+        "seen_by_network": seen(network_noise),
+        "seen_by_booster": seen(booster_noise),
+    })  # fmt: skip
+
+
+class _Sigmoid(ClassifierMixin, BaseEstimator):
+    """Predicts sigmoid(x) of its one column, whatever it is fitted on: a stand-in that, unlike
+    a fitted model, does not shrink a column of noise to a constant."""
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        p = 1 / (1 + np.exp(-np.asarray(X, dtype=np.float64)[:, 0]))
+        return np.column_stack([1 - p, p])
+
+
+def _fit_with(monkeypatch, rows, model=LogisticRegression):
+    """``_fit_task`` with two stand-ins for the network (reading one column) and gradient
+    boosting (reading the other)."""
+
+    def reads(column):
+        return Pipeline([("features", ColumnTransformer([("x", "passthrough", [column])])),
+                         ("model", model())])  # fmt: skip
+
+    monkeypatch.setattr(training, "_candidates", lambda *a, **k: {
+        "network": reads("seen_by_network"), "rfm_gradient_boosting": reads("seen_by_booster")})
+    project = SimpleNamespace(model=SimpleNamespace(random_state=0))
+    recommender = SimpleNamespace(named_steps={"features": None, "model": None})
+    lines = []
+    out = training._fit_task("churn", "binary", "churn", project, rows, recommender, False,
+                             lines.append)  # fmt: skip
+    return out, lines
+
+
+def test_the_workflow_keeps_the_blend_when_its_cross_fitted_score_is_best(monkeypatch):
+    rows = _task_rows(3_000, 7, network_noise=1.0, booster_noise=1.0)
+    (kept, network, chosen), lines = _fit_with(monkeypatch, rows)
+    scores = chosen["validation"]
+    assert chosen["kept"] == "blend"
+    assert scores["blend"] > max(scores["network"], scores["rfm_gradient_boosting"])
+    assert isinstance(kept, TaskBlend) and kept.network is network
+    assert kept.weight == chosen["network_weight"] and 0 < kept.weight < 1
+    assert "kept blend (network weight" in lines[0]
+    # the booster inside the blend was refitted on every customer, not only the 80%
+    assert kept.booster.named_steps["model"].n_features_in_ == 1
+    whole = LogisticRegression().fit(rows[["seen_by_booster"]], rows["churn"].astype(int))
+    np.testing.assert_allclose(kept.booster.named_steps["model"].coef_, whole.coef_, rtol=1e-6)
+    # and Models.predict serves it
+    models = training.Models({}, None, tasks={"churn": kept}, chosen={"churn": chosen})
+    np.testing.assert_allclose(models.predict(rows)["churn"], kept.predict_proba(rows)[:, 1])
+
+
+def _auc(model, rows):
+    return roc_auc_score(rows["churn"], model.predict_proba(rows)[:, 1])
+
+
+def test_a_candidate_of_noise_is_left_out(monkeypatch):
+    """Beside a candidate of pure noise (not shrunk to a constant), the informative model is
+    kept alone, or in a blend that gives the noise almost no weight: new customers are ranked
+    as that model alone ranks them."""
+    test = _task_rows(2_000, 10, network_noise=0.3, booster_noise=None)
+    (kept, network, chosen), _ = _fit_with(monkeypatch, _task_rows(3_000, 8, 0.3, None), _Sigmoid)
+    assert chosen["kept"] == "network" or chosen["network_weight"] >= 0.9
+    assert _auc(kept, test) == pytest.approx(_auc(network, test), abs=5e-3)
+    test = _task_rows(2_000, 11, network_noise=None, booster_noise=0.3)
+    (kept, network, chosen), _ = _fit_with(monkeypatch, _task_rows(3_000, 9, None, 0.3), _Sigmoid)
+    assert chosen["kept"] == "rfm_gradient_boosting" or chosen["network_weight"] <= 0.1
+    assert _auc(kept, test) > _auc(network, test) + 0.2
+    # a plain mean with the noise would have cost ranking quality: the weight matters
+    plain = TaskBlend(network, kept.booster if chosen["kept"] == "blend" else kept, 0.5)
+    assert _auc(plain, test) < _auc(kept, test) - 0.02
