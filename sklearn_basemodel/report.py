@@ -256,10 +256,19 @@ def _backtest_section(results):
     return out
 
 
+def _kept(chosen):
+    """The kept candidate, with the blend's weights (those above 0) when it is the blend."""
+    weights = chosen.get("weights")
+    if chosen["kept"] != "blend" or not weights:
+        return chosen["kept"]
+    return "blend (" + ", ".join(f"{k} {w:g}" for k, w in weights.items() if w) + ")"
+
+
 def _fit_section(results):
     fitted = results["fit"]
     rows = [
-        [name, chosen["kept"], ", ".join(f"{k} {_number(v)}" for k, v in chosen["validation"].items()),
+        [name, _kept(chosen),
+         ", ".join(f"{k} {_number(v)}" for k, v in chosen["validation"].items()),
          f"{chosen['rows']:,}"]
         for name, chosen in fitted["chosen"].items()
     ]  # fmt: skip
@@ -268,8 +277,9 @@ def _fit_section(results):
         "",
         f"Model version `{fitted['model_version']}`, trained on {fitted['training_rows']:,} "
         f"history rows of the cut-offs {', '.join(fitted['cut_offs'])} and "
-        f"{fitted['baskets']:,} baskets. Each task keeps the better candidate on held-out "
-        "customers (validation: ROC AUC, or minus the mean absolute error):",
+        f"{fitted['baskets']:,} baskets. Each task keeps the best candidate on held-out "
+        "customers (validation: ROC AUC, or minus the mean absolute error; the blend's score "
+        "is cross-fitted):",
         "",
         _table(["task", "kept", "validation scores", "rows"], rows),
         "",

@@ -23,6 +23,7 @@ from sklearn_basemodel.recipes import (
     histories_at,
     history_weights,
     pretrainer,
+    rfm_network,
     rfm_scaler,
     sequence_examples,
     signed_log1p,
@@ -181,6 +182,45 @@ def test_rfm_scaler_keeps_signs():
     out = rfm_scaler().fit_transform(X)
     assert out[0, 0] < out[1, 0] < out[2, 0]
     assert out[1, 0] == pytest.approx(0.0)  # symmetric: the middle is the mean
+
+
+def _recency_rows(n, seed):
+    """Churn that is not monotone in recency: the lapsed middle churns, the newest and the
+    long-quiet (who come back seasonally) do not; frequency and a noise column do nothing."""
+    rng = np.random.default_rng(seed)
+    rows = pd.DataFrame({"recency": rng.uniform(0, 90, n), "frequency": rng.poisson(4, n),
+                         "noise": rng.normal(size=n)})  # fmt: skip
+    lapsed = rows["recency"].between(30, 60)
+    churned = (rng.random(n) < np.where(lapsed, 0.8, 0.2)).astype(int)
+    return rows, churned
+
+
+def test_rfm_network_reads_only_its_columns_and_learns_what_a_line_cannot():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from sklearn_basemodel import SketchClassifier, SketchRegressor
+
+    rows, churned = _recency_rows(3_000, 0)
+    test, test_churned = _recency_rows(2_000, 1)
+    model = rfm_network(["recency", "frequency"], max_epochs=30, random_state=0)
+    network = model.named_steps["model"]
+    assert isinstance(network, SketchClassifier)
+    assert (network.hidden_units, network.n_blocks) == (64, 0)
+    model.fit(rows, churned)
+    auc = roc_auc_score(test_churned, model.predict_proba(test)[:, 1])
+    columns = ["recency", "frequency"]
+    scaler = rfm_scaler().fit(rows[columns])
+    line = LogisticRegression().fit(scaler.transform(rows[columns]), churned)
+    line_auc = roc_auc_score(test_churned, line.predict_proba(scaler.transform(test[columns]))[:, 1])
+    assert auc > 0.75 and auc > line_auc + 0.15
+    # columns it was not given do not move its scores
+    moved = test.assign(noise=test["noise"] * 100 + 7)
+    np.testing.assert_array_equal(model.predict_proba(moved), model.predict_proba(test))
+    # parameters given replace the recipe's; regression gives a regressor
+    wide = rfm_network(["recency"], regression=True, hidden_units=8, n_blocks=1)
+    assert isinstance(wide.named_steps["model"], SketchRegressor)
+    assert (wide.named_steps["model"].hidden_units, wide.named_steps["model"].n_blocks) == (8, 1)
 
 
 # --------------------------------------------------------------------------- pretraining

@@ -15,13 +15,20 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_basemodel.workflow import training
 from sklearn_basemodel.workflow.blend import (
-    WEIGHTS,
     AmountBlend,
     TaskBlend,
-    blend_weight,
+    blend_weights,
     cross_fitted_blend,
     task_score,
+    weight_grid,
 )
+
+WEIGHTS = weight_grid(2)[:, 0]  # the first candidate's weight in a mix of two
+
+
+def blend_weight(kind, y, network, booster):
+    """The network's weight in the best mix of two."""
+    return blend_weights(kind, y, {"network": network, "booster": booster})["network"]
 
 
 def _noisy_pair(n, seed):
@@ -65,7 +72,7 @@ def test_cross_fitted_blend_predicts_each_half_with_the_other_halfs_weight():
     y, a, b = _noisy_pair(2_000, 4)
     b = b + np.where(np.arange(2_000) < 1_000, 0.0, 2.0 * y)  # b better on the later rows
     groups = np.repeat(np.arange(1_000), 2)  # two rows (cut-offs) per customer
-    out = cross_fitted_blend("binary", y, a, b, groups, random_state=5)
+    out = cross_fitted_blend("binary", y, {"a": a, "b": b}, groups, random_state=5)
     # the seeded split of the customers (sorted by name), both rows of one on the same side
     names = np.unique(groups.astype(str))
     first_names = names[np.random.default_rng(5).permutation(1_000)[:500]]
@@ -74,9 +81,10 @@ def test_cross_fitted_blend_predicts_each_half_with_the_other_halfs_weight():
     w_on_second = blend_weight("binary", y[~first], a[~first], b[~first])
     np.testing.assert_allclose(out[~first], w_on_first * a[~first] + (1 - w_on_first) * b[~first])
     np.testing.assert_allclose(out[first], w_on_second * a[first] + (1 - w_on_second) * b[first])
-    assert np.array_equal(out, cross_fitted_blend("binary", y, a, b, groups, random_state=5))
+    again = cross_fitted_blend("binary", y, {"a": a, "b": b}, groups, random_state=5)
+    assert np.array_equal(out, again)
     with pytest.raises(ValueError, match="two groups"):
-        cross_fitted_blend("binary", y[:4], a[:4], b[:4], [7, 7, 7, 7])
+        cross_fitted_blend("binary", y[:4], {"a": a[:4], "b": b[:4]}, [7, 7, 7, 7])
 
 
 def test_choosing_the_weight_in_sample_flatters_the_blend_and_cross_fitting_does_not():
@@ -90,7 +98,7 @@ def test_choosing_the_weight_in_sample_flatters_the_blend_and_cross_fitting_does
         w = blend_weight("binary", y, a, b)
         best_single = max(roc_auc_score(y, a), roc_auc_score(y, b))
         in_sample.append(roc_auc_score(y, w * a + (1 - w) * b) - best_single)
-        blended = cross_fitted_blend("binary", y, a, b, np.arange(400), seed)
+        blended = cross_fitted_blend("binary", y, {"a": a, "b": b}, np.arange(400), seed)
         cross.append(task_score("binary", y, blended) - best_single)
     assert min(in_sample) >= 0 and np.mean(in_sample) > 0  # flattered by its own rows
     assert np.mean(cross) < 0  # honest: on noise the blend does not beat the better single
@@ -102,40 +110,63 @@ def test_blends_predict_the_weighted_mean_and_survive_pickling():
     y = (X["a"] + X["b"] > 0).astype(int)
     net = LogisticRegression().fit(X[["a"]].assign(b=0.0), y)
     booster = LogisticRegression().fit(X, y)
-    blend = pickle.loads(pickle.dumps(TaskBlend(net, booster, 0.3)))
+    unused = LogisticRegression().fit(X[["b"]].assign(a=0.0)[["a", "b"]], y)
+    blend = pickle.loads(pickle.dumps(TaskBlend(
+        {"net": net, "booster": booster, "unused": unused},
+        {"net": 0.3, "booster": 0.7, "unused": 0.0}, single_threaded=("booster",))))
     expected = 0.3 * net.predict_proba(X) + 0.7 * booster.predict_proba(X)
     np.testing.assert_allclose(blend.predict_proba(X), expected)
     np.testing.assert_allclose(blend.predict_proba(X).sum(axis=1), 1.0)
+    assert list(blend.models) == ["net", "booster"]  # a weight of 0 drops its candidate
+    assert repr(blend) == "TaskBlend({net: 0.3, booster: 0.7})"
     amount = X["a"] * 3 + 10
     reg_a = LinearRegression().fit(X[["a"]], amount)
     reg_b = LinearRegression().fit(X[["a"]], amount * 0)
-    amounts = AmountBlend(reg_a, reg_b, 0.25)
+    amounts = AmountBlend({"a": reg_a, "b": reg_b}, {"a": 0.25, "b": 0.75})
     assert not hasattr(amounts, "predict_proba") and not hasattr(blend, "predict")
     np.testing.assert_allclose(amounts.predict(X[["a"]]), 0.25 * amount)
-    with pytest.raises(ValueError, match=r"weight must be in \[0, 1\]"):
-        TaskBlend(net, booster, 1.5)
-    assert repr(blend) == "TaskBlend(weight=0.3)"
+    with pytest.raises(ValueError, match="sum to 1"):
+        TaskBlend({"net": net, "booster": booster}, {"net": 0.5, "booster": 0.6})
+    with pytest.raises(ValueError, match="sum to 1"):
+        TaskBlend({"net": net, "booster": booster}, {"net": -0.5, "booster": 1.5})
+    with pytest.raises(ValueError, match=r"without a model: \['other'\]"):
+        TaskBlend({"net": net}, {"net": 0.5, "other": 0.5})
+
+
+def test_three_candidates_are_weighed_together():
+    rng = np.random.default_rng(12)
+    signal = rng.normal(size=6_000)
+    y = (signal + rng.normal(size=6_000) > 0).astype(int)
+    views = {name: signal + 1.5 * rng.normal(size=6_000) for name in ("a", "b", "c")}
+    views["noise"] = rng.normal(size=6_000)
+    weights = blend_weights("binary", y, views)
+    assert set(weights) == set(views) and sum(weights.values()) == pytest.approx(1.0)
+    assert weights["noise"] <= 0.1 and min(weights["a"], weights["b"], weights["c"]) >= 0.1
+    stacked = np.column_stack(list(views.values()))
+    best = max(roc_auc_score(y, stacked @ w) for w in weight_grid(4))
+    assert roc_auc_score(y, stacked @ np.array(list(weights.values()))) == best
 
 
 # --------------------------------------------------------------------------- in the workflow
-def _task_rows(n_customers, seed, network_noise, booster_noise):
-    """Two rows per customer; each candidate's column is the signal plus its noise (None: the
-    noise alone)."""
+CANDIDATES = ("network", "rfm_network", "rfm_gradient_boosting")
+
+
+def _task_rows(n_customers, seed, **noises):
+    """Two rows per customer; the column each candidate reads is the signal plus its noise
+    (``noises``: candidate name -> noise scale; None: the noise alone)."""
     rng = np.random.default_rng(seed)
     ids = np.repeat([f"c{i}" for i in range(n_customers)], 2)
     signal = rng.normal(size=len(ids))
-
-    def seen(noise):
-        noise_draw = rng.normal(size=len(ids))
-        return noise_draw if noise is None else signal + noise * noise_draw
-
-    return pd.DataFrame({
+    rows = pd.DataFrame({
         "entity_id": ids,
         "in_churn_population": True,
         "churn": (signal + 0.5 * rng.normal(size=len(ids)) > 0).astype(float),
-        "seen_by_network": seen(network_noise),
-        "seen_by_booster": seen(booster_noise),
     })  # fmt: skip
+    for name in CANDIDATES:
+        noise_draw = rng.normal(size=len(ids))
+        scale = noises.get(name, None)
+        rows[f"seen_by_{name}"] = noise_draw if scale is None else signal + scale * noise_draw
+    return rows
 
 
 class _Sigmoid(ClassifierMixin, BaseEstimator):
@@ -152,15 +183,14 @@ class _Sigmoid(ClassifierMixin, BaseEstimator):
 
 
 def _fit_with(monkeypatch, rows, model=LogisticRegression):
-    """``_fit_task`` with two stand-ins for the network (reading one column) and gradient
-    boosting (reading the other)."""
+    """``_fit_task`` with stand-ins for the three candidates, each reading its own column."""
 
     def reads(column):
         return Pipeline([("features", ColumnTransformer([("x", "passthrough", [column])])),
                          ("model", model())])  # fmt: skip
 
     monkeypatch.setattr(training, "_candidates", lambda *a, **k: {
-        "network": reads("seen_by_network"), "rfm_gradient_boosting": reads("seen_by_booster")})
+        name: reads(f"seen_by_{name}") for name in CANDIDATES})
     project = SimpleNamespace(model=SimpleNamespace(random_state=0))
     recommender = SimpleNamespace(named_steps={"features": None, "model": None})
     lines = []
@@ -170,18 +200,24 @@ def _fit_with(monkeypatch, rows, model=LogisticRegression):
 
 
 def test_the_workflow_keeps_the_blend_when_its_cross_fitted_score_is_best(monkeypatch):
-    rows = _task_rows(3_000, 7, network_noise=1.0, booster_noise=1.0)
+    rows = _task_rows(3_000, 7, network=1.0, rfm_gradient_boosting=1.0)  # rfm_network: noise
     (kept, network, chosen), lines = _fit_with(monkeypatch, rows)
     scores = chosen["validation"]
     assert chosen["kept"] == "blend"
-    assert scores["blend"] > max(scores["network"], scores["rfm_gradient_boosting"])
-    assert isinstance(kept, TaskBlend) and kept.network is network
-    assert kept.weight == chosen["network_weight"] and 0 < kept.weight < 1
-    assert "kept blend (network weight" in lines[0]
+    assert scores["blend"] > max(scores[name] for name in CANDIDATES)
+    assert isinstance(kept, TaskBlend) and kept.models["network"] is network
+    assert kept.weights == {k: w for k, w in chosen["weights"].items() if w > 0}
+    assert 0 < kept.weights["network"] < 1 and 0 < kept.weights["rfm_gradient_boosting"] < 1
+    # on new customers it ranks better than either informative candidate alone
+    test = _task_rows(2_000, 70, network=1.0, rfm_gradient_boosting=1.0)
+    for name in ("network", "rfm_gradient_boosting"):
+        assert _auc(kept, test) > _auc(kept.models[name], test) + 0.01
+    assert "kept blend (network 0." in lines[0]
     # the booster inside the blend was refitted on every customer, not only the 80%
-    assert kept.booster.named_steps["model"].n_features_in_ == 1
-    whole = LogisticRegression().fit(rows[["seen_by_booster"]], rows["churn"].astype(int))
-    np.testing.assert_allclose(kept.booster.named_steps["model"].coef_, whole.coef_, rtol=1e-6)
+    booster = kept.models["rfm_gradient_boosting"].named_steps["model"]
+    whole = LogisticRegression().fit(rows[["seen_by_rfm_gradient_boosting"]],
+                                     rows["churn"].astype(int))  # fmt: skip
+    np.testing.assert_allclose(booster.coef_, whole.coef_, rtol=1e-6)
     # and Models.predict serves it
     models = training.Models({}, None, tasks={"churn": kept}, chosen={"churn": chosen})
     np.testing.assert_allclose(models.predict(rows)["churn"], kept.predict_proba(rows)[:, 1])
@@ -191,18 +227,23 @@ def _auc(model, rows):
     return roc_auc_score(rows["churn"], model.predict_proba(rows)[:, 1])
 
 
-def test_a_candidate_of_noise_is_left_out(monkeypatch):
-    """Beside a candidate of pure noise (not shrunk to a constant), the informative model is
-    kept alone, or in a blend that gives the noise almost no weight: new customers are ranked
-    as that model alone ranks them."""
-    test = _task_rows(2_000, 10, network_noise=0.3, booster_noise=None)
-    (kept, network, chosen), _ = _fit_with(monkeypatch, _task_rows(3_000, 8, 0.3, None), _Sigmoid)
-    assert chosen["kept"] == "network" or chosen["network_weight"] >= 0.9
-    assert _auc(kept, test) == pytest.approx(_auc(network, test), abs=5e-3)
-    test = _task_rows(2_000, 11, network_noise=None, booster_noise=0.3)
-    (kept, network, chosen), _ = _fit_with(monkeypatch, _task_rows(3_000, 9, None, 0.3), _Sigmoid)
-    assert chosen["kept"] == "rfm_gradient_boosting" or chosen["network_weight"] <= 0.1
-    assert _auc(kept, test) > _auc(network, test) + 0.2
-    # a plain mean with the noise would have cost ranking quality: the weight matters
-    plain = TaskBlend(network, kept.booster if chosen["kept"] == "blend" else kept, 0.5)
+@pytest.mark.parametrize("informative", CANDIDATES)
+def test_candidates_of_noise_are_left_out(monkeypatch, informative):
+    """Beside candidates of pure noise (not shrunk to a constant), the informative one is kept
+    alone, or in a blend that gives the noise almost no weight: new customers are ranked as
+    that candidate alone ranks them."""
+    test = _task_rows(2_000, 10, **{informative: 0.3})
+    (kept, network, chosen), _ = _fit_with(monkeypatch, _task_rows(3_000, 8, **{informative: 0.3}),
+                                           _Sigmoid)  # fmt: skip
+    assert chosen["kept"] in (informative, "blend")
+    alone = kept.models[informative] if chosen["kept"] == "blend" else kept
+    if chosen["kept"] == "blend":
+        assert chosen["weights"][informative] >= 0.9
+    assert _auc(kept, test) == pytest.approx(_auc(alone, test), abs=5e-3)
+    # a plain mean with the noise would have cost ranking quality: the weights matter
+    noise = [n for n in CANDIDATES if n != informative]
+    fitted = {informative: alone} | {
+        n: _fit_with(monkeypatch, _task_rows(3_000, 8, **{n: 0.3}), _Sigmoid)[0][0]
+        for n in noise}  # fmt: skip
+    plain = TaskBlend(fitted, dict.fromkeys(CANDIDATES, 1 / 3))
     assert _auc(plain, test) < _auc(kept, test) - 0.02

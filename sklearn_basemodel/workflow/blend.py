@@ -1,21 +1,26 @@
-"""A task's blend: the weighted mean of the fine-tuned network and gradient boosting on RFM.
+"""A task's blend: the weighted mean of its candidates' predictions.
 
-The two candidates of a task err differently: gradient boosting reads only the RFM columns and
-cuts them sharply, the network reads the whole behavioural profile through the pretrained
-trunk. Their weighted mean often ranks customers better than either. The weight is chosen on
-the validation customers, and the blend competes with the two single models on those same
-customers only through a cross-fitted score (each half of the customers scored with the weight
-chosen on the other half), so choosing the weight does not flatter it.
+The candidates of a task err differently: gradient boosting cuts the RFM columns sharply, a
+small network reads them smoothly, the fine-tuned network reads the whole behavioural profile
+through the pretrained trunk. Their weighted mean often ranks customers better than any one of
+them. The weights are chosen on the validation customers, and the blend competes with the
+single candidates on those same customers only through a cross-fitted score (each half of the
+customers scored with the weights chosen on the other half), so choosing the weights does not
+flatter it.
 """
 
 from __future__ import annotations
 
+import itertools
+from contextlib import nullcontext
+
 import numpy as np
 
-__all__ = ["AmountBlend", "TaskBlend", "blend_weight", "cross_fitted_blend", "task_score"]
+__all__ = ["AmountBlend", "TaskBlend", "blend_weights", "cross_fitted_blend", "task_score",
+           "weight_grid"]
 
-# The network's weight: 0 is gradient boosting alone, 1 the network alone.
-WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
+# Weights are multiples of this step that sum to 1 (11 mixes of two candidates, 66 of three).
+STEP = 0.1
 
 
 def task_score(kind, y, predictions):
@@ -29,52 +34,86 @@ def task_score(kind, y, predictions):
     return -float(mean_absolute_error(y, predictions))
 
 
-def blend_weight(kind, y, network, booster):
-    """The network's weight in :data:`WEIGHTS` whose blend scores best on these rows.
+def weight_grid(n_candidates):
+    """Every mix of ``n_candidates`` weights in steps of 0.1 that sum to 1, one per row.
 
-    Ties go to the weight nearest 0.5 (the plain mean, the least committed choice); rows that
-    cannot be scored (one class) give 0.5.
+    Examples
+    --------
+    >>> weight_grid(2)[:3]
+    array([[0. , 1. ],
+           [0.1, 0.9],
+           [0.2, 0.8]])
+    >>> len(weight_grid(3))
+    66
+    """
+    steps = round(1 / STEP)
+    rows = [c for c in itertools.product(range(steps + 1), repeat=n_candidates) if sum(c) == steps]
+    return np.array(rows, dtype=np.float64) / steps
+
+
+def _stack(predictions):
+    return np.column_stack([np.asarray(p, dtype=np.float64) for p in predictions.values()])
+
+
+def _best_weights(kind, y, stacked):
+    grid = weight_grid(stacked.shape[1])
+    scores = np.array([task_score(kind, y, stacked @ w) for w in grid])
+    uniform = np.full(stacked.shape[1], 1 / stacked.shape[1])
+    if np.isnan(scores).all():
+        return uniform
+    top = np.nanmax(scores)
+    # ties (within 1e-4, relative for amounts) go to the mix nearest the plain mean: the least
+    # committed choice, not the one a rounding difference happened to favour
+    best = np.flatnonzero(scores >= top - 1e-4 * max(1.0, abs(top)))
+    return grid[best[np.argmin(((grid[best] - uniform) ** 2).sum(axis=1))]]
+
+
+def blend_weights(kind, y, predictions):
+    """The candidates' weights (a mix of :func:`weight_grid`) whose blend scores best here.
+
+    Ties (scores within 1e-4 of the best, relative for amounts) go to the mix nearest the
+    plain mean (the least committed choice); rows that cannot be scored (one class) give the
+    plain mean.
 
     Parameters
     ----------
     kind : {"binary", "amount"}
     y : array-like of shape (n_rows,)
-    network, booster : array-like of shape (n_rows,)
-        Each candidate's prediction (probability of the event, or the amount).
+    predictions : dict
+        Candidate name -> its predictions (probability of the event, or the amount).
 
     Returns
     -------
-    float
+    dict
+        Candidate name -> weight; the weights sum to 1.
 
     Examples
     --------
-    The network ranks these rows perfectly, and so does every blend giving it 0.8 or more:
-    0.8 is the one nearest the plain mean.
+    The first candidate ranks these rows perfectly, and so does every blend giving it 0.8 or
+    more: 0.8 is the one nearest the plain mean.
 
     >>> y = [0, 0, 1, 1]
-    >>> blend_weight("binary", y, network=[.1, .2, .3, .4], booster=[.9, .1, .8, .2])
-    0.8
+    >>> blend_weights("binary", y, {"network": [.1, .2, .3, .4], "booster": [.9, .1, .8, .2]})
+    {'network': 0.8, 'booster': 0.2}
     """
-    network, booster = np.asarray(network, np.float64), np.asarray(booster, np.float64)
-    scores = np.array([task_score(kind, y, w * network + (1 - w) * booster) for w in WEIGHTS])
-    if np.isnan(scores).all():
-        return 0.5
-    best = np.flatnonzero(scores == np.nanmax(scores))
-    return float(WEIGHTS[best[np.argmin(np.abs(WEIGHTS[best] - 0.5))]])
+    weights = _best_weights(kind, np.asarray(y, np.float64), _stack(predictions))
+    return {name: round(float(w), 2) for name, w in zip(predictions, weights)}
 
 
-def cross_fitted_blend(kind, y, network, booster, groups, random_state=None):
+def cross_fitted_blend(kind, y, predictions, groups, random_state=None):
     """The blend's predictions on the validation rows, each half of the groups (customers)
-    predicted with the weight chosen on the other half.
+    predicted with the weights chosen on the other half.
 
     Scoring these predictions tells how well the blend, weight choice included, does on rows
-    it did not choose its weight on: a score comparable with the single models' on the same
-    rows.
+    it did not choose its weights on: a score comparable with the single candidates' on the
+    same rows.
 
     Parameters
     ----------
     kind : {"binary", "amount"}
-    y, network, booster : array-like of shape (n_rows,)
+    y : array-like of shape (n_rows,)
+    predictions : dict
+        Candidate name -> its predictions, each of shape (n_rows,).
     groups : array-like of shape (n_rows,)
         Rows of one group (a customer's cut-offs) stay on one side.
     random_state : int or None
@@ -88,69 +127,75 @@ def cross_fitted_blend(kind, y, network, booster, groups, random_state=None):
     Raises
     ------
     ValueError
-        With fewer than two groups (no half to choose a weight on).
+        With fewer than two groups (no half to choose weights on).
     """
-    y = np.asarray(y, np.float64)
-    network, booster = np.asarray(network, np.float64), np.asarray(booster, np.float64)
+    y, stacked = np.asarray(y, np.float64), _stack(predictions)
     names, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     if len(names) < 2:
         raise ValueError("cross_fitted_blend needs rows of at least two groups (customers).")
-    rng = np.random.default_rng(random_state)
     first = np.zeros(len(names), dtype=bool)
-    first[rng.permutation(len(names))[: len(names) // 2]] = True
+    first[np.random.default_rng(random_state).permutation(len(names))[: len(names) // 2]] = True
     side = first[codes]
     out = np.empty(len(y))
     for chosen_on, predicted in ((side, ~side), (~side, side)):
-        w = blend_weight(kind, y[chosen_on], network[chosen_on], booster[chosen_on])
-        out[predicted] = w * network[predicted] + (1 - w) * booster[predicted]
+        out[predicted] = stacked[predicted] @ _best_weights(kind, y[chosen_on], stacked[chosen_on])
     return out
 
 
 class _Blend:
-    def __init__(self, network, booster, weight):
-        if not 0.0 <= float(weight) <= 1.0:
-            raise ValueError(f"weight must be in [0, 1], got {weight!r}.")
-        self.network = network
-        self.booster = booster
-        self.weight = float(weight)
+    def __init__(self, models, weights, single_threaded=()):
+        if set(weights) - set(models):
+            raise ValueError(f"weights name candidates without a model: "
+                             f"{sorted(set(weights) - set(models))}.")  # fmt: skip
+        values = np.array(list(weights.values()), dtype=np.float64)
+        if (values < 0).any() or not np.isclose(values.sum(), 1.0):
+            raise ValueError(f"weights must be >= 0 and sum to 1, got {weights!r}.")
+        self.weights = {name: float(w) for name, w in weights.items() if w > 0}
+        self.models = {name: models[name] for name in self.weights}
+        self.single_threaded = tuple(single_threaded)
 
     def _mean(self, method, rows):
         from .training import one_openmp_thread
 
-        network = np.asarray(getattr(self.network, method)(rows), dtype=np.float64)
-        with one_openmp_thread():  # gradient boosting single-threaded, as when kept alone
-            booster = np.asarray(getattr(self.booster, method)(rows), dtype=np.float64)
-        return self.weight * network + (1 - self.weight) * booster
+        total = 0.0
+        for name, model in self.models.items():
+            limit = one_openmp_thread() if name in self.single_threaded else nullcontext()
+            with limit:
+                total = total + self.weights[name] * np.asarray(getattr(model, method)(rows),
+                                                                dtype=np.float64)  # fmt: skip
+        return total
 
     def __repr__(self):
-        return f"{type(self).__name__}(weight={self.weight:g})"
+        mix = ", ".join(f"{name}: {w:g}" for name, w in self.weights.items())
+        return f"{type(self).__name__}({{{mix}}})"
 
 
 class TaskBlend(_Blend):
-    """The weighted mean of a binary task's fitted network and gradient boosting.
+    """The weighted mean of a binary task's fitted candidates.
 
     Parameters
     ----------
-    network : fitted classifier
-        The network pipeline.
-    booster : fitted classifier
-        Gradient boosting on the RFM columns.
-    weight : float
-        The network's weight in [0, 1].
+    models : dict
+        Candidate name -> fitted classifier.
+    weights : dict
+        Candidate name -> weight; the weights sum to 1. Candidates of weight 0 are dropped.
+    single_threaded : tuple of str, default=()
+        Candidates that predict under one OpenMP thread (gradient boosting: its idle threads
+        would fight torch's for the cores).
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn.dummy import DummyClassifier
     >>> X, y = np.zeros((4, 1)), np.array([0, 1, 1, 1])
-    >>> net = DummyClassifier(strategy="prior").fit(X, y)
-    >>> booster = DummyClassifier(strategy="constant", constant=0).fit(X, y)
-    >>> TaskBlend(net, booster, weight=0.5).predict_proba(X[:1])
+    >>> prior = DummyClassifier(strategy="prior").fit(X, y)
+    >>> zero = DummyClassifier(strategy="constant", constant=0).fit(X, y)
+    >>> TaskBlend({"a": prior, "b": zero}, {"a": 0.5, "b": 0.5}).predict_proba(X[:1])
     array([[0.625, 0.375]])
     """
 
     def predict_proba(self, rows):
-        """Probabilities of the two classes: the weighted mean of the two models'.
+        """Probabilities of the two classes: the weighted mean of the candidates'.
 
         Returns
         -------
@@ -160,11 +205,11 @@ class TaskBlend(_Blend):
 
 
 class AmountBlend(_Blend):
-    """The weighted mean of an amount task's fitted network and gradient boosting
-    (parameters as :class:`TaskBlend`)."""
+    """The weighted mean of an amount task's fitted regressors (parameters as
+    :class:`TaskBlend`)."""
 
     def predict(self, rows):
-        """The weighted mean of the two models' predicted amounts.
+        """The weighted mean of the candidates' predicted amounts.
 
         Returns
         -------

@@ -10,10 +10,10 @@ targets, and fits, in order:
    column, else the first item column): self-supervised, every customer is an example;
 4. the universal profile: one fixed vector per customer from the pretrained trunk
    (:class:`~sklearn_basemodel.universal_profile.UniversalProfile`), for any downstream use;
-5. one head per configured task (churn, propensity, spend), fine-tuned from the pretrained
-   trunk, and chosen on held-out customers against gradient boosting on the RFM columns and
-   the blend of the two (:mod:`.blend`), so a task's model is never below that baseline on
-   the validation customers.
+5. one model per configured task (churn, propensity, spend), the best on held-out customers
+   of: a network fine-tuned from the pretrained trunk, a small network on the RFM columns,
+   gradient boosting on them, and their blend (:mod:`.blend`), so a task's model is never
+   below that baseline on the validation customers.
 
 The result, :class:`Models`, predicts every task for new rows (:meth:`Models.predict`).
 """
@@ -142,9 +142,9 @@ class Models:
         """One score column per task (probability of the event, or the amount)."""
         out = {}
         for name, model in self.tasks.items():
-            # gradient boosting alone runs single-threaded; the network and the blend (which
+            # gradient boosting alone runs single-threaded; the networks and the blend (which
             # limits its own booster) keep torch's threads
-            alone = self.chosen.get(name, {}).get("kept") == "rfm_gradient_boosting"
+            alone = self.chosen.get(name, {}).get("kept") in _BOOSTERS
             with one_openmp_thread() if alone else contextlib.nullcontext():
                 if hasattr(model, "predict_proba"):
                     out[name] = model.predict_proba(rows)[:, 1]
@@ -279,8 +279,15 @@ def _predictions(kind, model, rows):
     return model.predict_proba(rows)[:, 1] if kind == "binary" else model.predict(rows)
 
 
+# The cheap candidates: they run single-threaded (:func:`one_openmp_thread`) and, when kept
+# alone or in a blend, are refitted on every customer (seconds); the networks keep their fit on
+# the 80% (another fit would double the training time).
+_BOOSTERS = ("rfm_gradient_boosting",)
+
+
 def _candidates(kind, project, profile, recommender, progress_bar):
-    """The network fine-tuned from the pretrained trunk, and gradient boosting on RFM."""
+    """The network fine-tuned from the pretrained trunk, a small network on the RFM columns
+    alone (:func:`~sklearn_basemodel.recipes.rfm_network`), and gradient boosting on them."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import (
         HistGradientBoostingClassifier,
@@ -288,14 +295,22 @@ def _candidates(kind, project, profile, recommender, progress_bar):
     )
     from sklearn.pipeline import Pipeline
 
-    from ..recipes import fine_tuner
+    from ..recipes import fine_tuner, rfm_network
 
-    params = _network_params(project, progress_bar) | {"freeze_epochs": 1}
-    network = fine_tuner(profile, recommender, regression=kind == "amount", **params)
-    booster = (HistGradientBoostingClassifier if kind == "binary" else
-               HistGradientBoostingRegressor)(random_state=project.model.random_state)  # fmt: skip
-    rfm = ColumnTransformer([("rfm", "passthrough", rfm_columns(project))])
-    return {"network": network, "rfm_gradient_boosting": Pipeline([("rfm", rfm), ("model", booster)])}
+    params = _network_params(project, progress_bar)
+    regression = kind == "amount"
+    booster = (HistGradientBoostingRegressor if regression else
+               HistGradientBoostingClassifier)(random_state=project.model.random_state)  # fmt: skip
+    rfm = rfm_columns(project)
+    raw_rfm = ColumnTransformer([("rfm", "passthrough", rfm)])
+    return {
+        "network": fine_tuner(profile, recommender, regression=regression,
+                              **params | {"freeze_epochs": 1}),
+        # the project's hidden_units sizes the networks on the profile, not this small one
+        "rfm_network": rfm_network(rfm, regression=regression,
+                                   **{k: v for k, v in params.items() if k != "hidden_units"}),
+        "rfm_gradient_boosting": Pipeline([("rfm", raw_rfm), ("model", booster)]),
+    }  # fmt: skip
 
 
 def one_openmp_thread():
@@ -309,14 +324,13 @@ def one_openmp_thread():
 def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
     """Fit the candidates on 80% of the customers, keep the best on the other 20%.
 
-    The candidates: the fine-tuned network, gradient boosting on RFM, and their blend (a
-    weighted mean, :mod:`.blend`), scored on the validation customers with its weight
-    cross-fitted there. Gradient boosting, when kept alone or in the blend, is refitted on
-    every customer (seconds); the network keeps its fit on the 80% (another fit would double
-    the training time)."""
+    The candidates (:func:`_candidates`) and their blend (a weighted mean, :mod:`.blend`,
+    scored on the validation customers with its weights cross-fitted there). Gradient
+    boosting, when kept alone or in the blend, is refitted on every customer (seconds); the
+    networks keep their fit on the 80% (another fit would double the training time)."""
     from sklearn.base import clone
 
-    from .blend import AmountBlend, TaskBlend, blend_weight, cross_fitted_blend, task_score
+    from .blend import AmountBlend, TaskBlend, blend_weights, cross_fitted_blend, task_score
 
     population = rows[rows["in_churn_population"].astype(bool)] if kind != "items" else rows
     population = population[population[column].notna()]
@@ -327,33 +341,34 @@ def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log)
     profile = recommender.named_steps["features"]
     model = recommender.named_steps["model"]
     y_valid = valid[column].to_numpy(dtype=np.float64)
+    dtype = np.int64 if kind == "binary" else np.float64
     predictions, fitted = {}, {}
     for label, candidate in _candidates(kind, project, profile, model, progress_bar).items():
-        target = train[column].to_numpy(dtype=np.int64 if kind == "binary" else np.float64)
-        with contextlib.nullcontext() if label == "network" else one_openmp_thread():
-            fitted[label] = candidate.fit(train, target)
+        with one_openmp_thread() if label in _BOOSTERS else contextlib.nullcontext():
+            fitted[label] = candidate.fit(train, train[column].to_numpy(dtype=dtype))
             predictions[label] = _predictions(kind, fitted[label], valid)
     scores = {label: task_score(kind, y_valid, p) for label, p in predictions.items()}
-    pair = (predictions["network"], predictions["rfm_gradient_boosting"])
     if valid["entity_id"].nunique() > 1:
-        blended = cross_fitted_blend(kind, y_valid, *pair, groups=valid["entity_id"],
+        blended = cross_fitted_blend(kind, y_valid, predictions, groups=valid["entity_id"],
                                      random_state=project.model.random_state)  # fmt: skip
         scores["blend"] = task_score(kind, y_valid, blended)
     best = max(scores, key=lambda label: -np.inf if np.isnan(scores[label]) else scores[label])
     chosen = {"kept": best, "validation": scores, "rows": len(population)}
     if best == "blend":
-        chosen["network_weight"] = blend_weight(kind, y_valid, *pair)
+        chosen["weights"] = blend_weights(kind, y_valid, predictions)
+    used = chosen.get("weights", {best: 1.0})
     log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()) + f"; kept {best}"
-        + (f" (network weight {chosen['network_weight']:g})" if best == "blend" else ""))
-    if best == "network":
-        return fitted["network"], fitted["network"], chosen
-    target = population[column].to_numpy(dtype=np.int64 if kind == "binary" else np.float64)
-    with one_openmp_thread():
-        booster = clone(fitted["rfm_gradient_boosting"]).fit(population, target)
-    if best == "rfm_gradient_boosting":
-        return booster, fitted["network"], chosen
+        + (f" ({', '.join(f'{k} {w:g}' for k, w in used.items() if w)})" if best == "blend"
+           else ""))  # fmt: skip
+    target = population[column].to_numpy(dtype=dtype)
+    for label in _BOOSTERS:
+        if used.get(label):
+            with one_openmp_thread():
+                fitted[label] = clone(fitted[label]).fit(population, target)
+    if best != "blend":
+        return fitted[best], fitted["network"], chosen
     blend = (TaskBlend if kind == "binary" else AmountBlend)(
-        fitted["network"], booster, chosen["network_weight"])
+        fitted, chosen["weights"], single_threaded=_BOOSTERS)
     return blend, fitted["network"], chosen
 
 
