@@ -16,6 +16,8 @@ from contextlib import nullcontext
 
 import numpy as np
 
+from .threads import one_openmp_thread
+
 __all__ = ["AmountBlend", "TaskBlend", "blend_weights", "cross_fitted_blend", "task_score",
            "weight_grid"]
 
@@ -155,8 +157,6 @@ class _Blend:
         self.single_threaded = tuple(single_threaded)
 
     def _mean(self, method, rows):
-        from .training import one_openmp_thread
-
         total = 0.0
         for name, model in self.models.items():
             limit = one_openmp_thread() if name in self.single_threaded else nullcontext()

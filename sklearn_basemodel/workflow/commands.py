@@ -29,7 +29,8 @@ from .config import Project, load_project
 from .data import as_of_time, fill_amounts, read_baskets, read_descriptions, read_rows
 from .fold import profile_columns
 from .model_dir import load_model, save_model, save_profiles
-from .training import fit_models, item_names, one_openmp_thread, task_targets
+from .threads import one_openmp_thread
+from .training import fit_models, item_names, task_targets
 
 __all__ = ["evaluate", "explain", "fit", "predict", "update"]
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import top_k
+from .threads import one_openmp_thread
 
 __all__ = ["Models", "fit_models", "item_names", "rfm_columns", "task_targets"]
 
@@ -311,14 +312,6 @@ def _candidates(kind, project, profile, recommender, progress_bar):
                                    **{k: v for k, v in params.items() if k != "hidden_units"}),
         "rfm_gradient_boosting": Pipeline([("rfm", raw_rfm), ("model", booster)]),
     }  # fmt: skip
-
-
-def one_openmp_thread():
-    """Gradient boosting's OpenMP threads busy-wait between fits and fight torch's for the
-    cores (a 20x slowdown measured on 2 cores): run it single-threaded (it is the cheap model)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="openmp")
 
 
 def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
