@@ -247,3 +247,12 @@ def test_candidates_of_noise_are_left_out(monkeypatch, informative):
         for n in noise}  # fmt: skip
     plain = TaskBlend(fitted, dict.fromkeys(CANDIDATES, 1 / 3))
     assert _auc(plain, test) < _auc(kept, test) - 0.02
+
+
+def test_the_report_names_the_blends_weights():
+    from sklearn_basemodel.report import _kept
+
+    blend = {"kept": "blend", "weights": {"network": 0.4, "rfm_network": 0.0,
+                                          "rfm_gradient_boosting": 0.6}}  # fmt: skip
+    assert _kept(blend) == "blend (network 0.4, rfm_gradient_boosting 0.6)"
+    assert _kept({"kept": "rfm_network", "validation": {}}) == "rfm_network"
