@@ -314,6 +314,11 @@ def _explain_section(results):
         _table(header, rows),
         "",
     ]
+    chosen = results.get("fit", {}).get("chosen", {}).get(explanation["task"])
+    if chosen and chosen["kept"] != "network":
+        out += [f"The scores of {explanation['task']} come from {_kept(chosen)}, kept on the "
+                "validation customers; the fine-tuned network is the candidate whose gradients "
+                "reach every source column, so it is the one explained.", ""]  # fmt: skip
     if "embeddings" in results:
         share = results["embeddings"]
         out += [f"Cleora product embeddings: {share['same_category_share']:.0%} of each "

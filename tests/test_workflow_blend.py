@@ -256,3 +256,17 @@ def test_the_report_names_the_blends_weights():
                                           "rfm_gradient_boosting": 0.6}}  # fmt: skip
     assert _kept(blend) == "blend (network 0.4, rfm_gradient_boosting 0.6)"
     assert _kept({"kept": "rfm_network", "validation": {}}) == "rfm_network"
+
+
+def test_the_report_says_when_the_explained_network_is_not_what_scores():
+    from sklearn_basemodel.report import _explain_section
+
+    top = [{"table": "orders", "column": "price", "value": "", "attribution": 0.1,
+            "mean_abs_attribution": 0.2}]  # fmt: skip
+    results = {"explanation": {"task": "churn", "n_rows": 10, "top": top},
+               "fit": {"chosen": {"churn": {"kept": "blend", "weights": {"network": 0.1,
+                                                                         "rfm_network": 0.9}}}}}
+    text = "\n".join(_explain_section(results))
+    assert "come from blend (network 0.1, rfm_network 0.9)" in text
+    results["fit"]["chosen"]["churn"] = {"kept": "network"}
+    assert "come from" not in "\n".join(_explain_section(results))

@@ -436,7 +436,8 @@ def explain(model_dir, task, *, level="value", n_rows=2000, random_state=0, verb
     """A task's attributions aggregated to source table, column and value.
 
     Explains the task's network (fine-tuned from the pretrained trunk) on up to ``n_rows``
-    customers of the stored profiles (run :func:`predict` first).
+    customers of the stored profiles (run :func:`predict` first), whichever candidate the task
+    keeps: its gradients reach every source column (``model/metrics.json`` says what is kept).
 
     Parameters
     ----------
