@@ -264,12 +264,25 @@ def _kept(chosen):
     return "blend (" + ", ".join(f"{k} {w:g}" for k, w in weights.items() if w) + ")"
 
 
+def _network_start(chosen):
+    """Which start the fine-tuned network kept, with the two held-out losses when compared."""
+    start = chosen.get("network_start")
+    if not start:
+        return ""
+    kept = "pretrained trunk" if start["pretrained_kept"] else "from scratch"
+    losses = start.get("valid_losses")
+    if not losses:
+        return kept
+    return (f"{kept} (held-out loss: pretrained {losses['pretrained']:.4f}, "
+            f"scratch {losses['scratch']:.4f})")
+
+
 def _fit_section(results):
     fitted = results["fit"]
     rows = [
         [name, _kept(chosen),
          ", ".join(f"{k} {_number(v)}" for k, v in chosen["validation"].items()),
-         f"{chosen['rows']:,}"]
+         _network_start(chosen), f"{chosen['rows']:,}"]
         for name, chosen in fitted["chosen"].items()
     ]  # fmt: skip
     return [
@@ -281,7 +294,8 @@ def _fit_section(results):
         "customers (validation: ROC AUC, or minus the mean absolute error; the blend's score "
         "is cross-fitted):",
         "",
-        _table(["task", "kept", "validation scores", "rows"], rows),
+        _table(["task", "kept", "validation scores", "fine-tuned network's start", "rows"],
+               rows),
         "",
     ]
 

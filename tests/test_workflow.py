@@ -134,6 +134,11 @@ def test_fit_saves_a_model_directory_that_names_its_versions(run):
     assert set(metrics["chosen"]) == {"churn", "propensity_dept_3", "spend"}
     for task in metrics["chosen"].values():
         assert task["kept"] in task["validation"]
+        # the fine-tuned network keeps the pretrained trunk only where it validated better
+        start = task["network_start"]
+        assert start["valid_losses"] is not None  # pretrained_fallback compared the two
+        losses = start["valid_losses"]
+        assert start["pretrained_kept"] == (losses["pretrained"] <= losses["scratch"])
     assert load_project(directory.parent / "basemodel.yml").columns.customer == "client"
 
 

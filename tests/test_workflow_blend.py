@@ -270,3 +270,15 @@ def test_the_report_says_when_the_explained_network_is_not_what_scores():
     assert "come from blend (network 0.1, rfm_network 0.9)" in text
     results["fit"]["chosen"]["churn"] = {"kept": "network"}
     assert "come from" not in "\n".join(_explain_section(results))
+
+
+def test_the_report_says_which_start_the_fine_tuned_network_kept():
+    from sklearn_basemodel.report import _network_start
+
+    compared = {"network_start": {"pretrained_kept": False,
+                                  "valid_losses": {"pretrained": 0.52, "scratch": 0.5}}}
+    assert _network_start(compared) == ("from scratch (held-out loss: pretrained 0.5200, "
+                                        "scratch 0.5000)")
+    alone = {"network_start": {"pretrained_kept": True, "valid_losses": None}}
+    assert _network_start(alone) == "pretrained trunk"
+    assert _network_start({"kept": "network"}) == ""  # a model saved before it was recorded

@@ -314,6 +314,15 @@ def _candidates(kind, project, profile, recommender, progress_bar):
     }  # fmt: skip
 
 
+def _network_start(pipeline):
+    """Whether the fine-tuned network kept the pretrained trunk, and the held-out losses of
+    the two starts when ``pretrained_fallback`` compared them (else None)."""
+    network = pipeline.named_steps["model"]
+    losses = getattr(network, "fallback_valid_losses_", None)
+    return {"pretrained_kept": bool(getattr(network, "pretrained_kept_", False)),
+            "valid_losses": None if losses is None else {k: float(v) for k, v in losses.items()}}
+
+
 def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
     """Fit the candidates on 80% of the customers, keep the best on the other 20%.
 
@@ -346,7 +355,8 @@ def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log)
                                      random_state=project.model.random_state)  # fmt: skip
         scores["blend"] = task_score(kind, y_valid, blended)
     best = max(scores, key=lambda label: -np.inf if np.isnan(scores[label]) else scores[label])
-    chosen = {"kept": best, "validation": scores, "rows": len(population)}
+    chosen = {"kept": best, "validation": scores, "rows": len(population),
+              "network_start": _network_start(fitted["network"])}  # fmt: skip
     if best == "blend":
         chosen["weights"] = blend_weights(kind, y_valid, predictions)
     used = chosen.get("weights", {best: 1.0})
