@@ -21,6 +21,8 @@ import inspect
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_basemodel import (
@@ -40,6 +42,7 @@ from sklearn_basemodel.baselines import (
     RFMTransformer,
     TIFUKNNRecommender,
 )
+from sklearn_basemodel.blending import BlendedClassifier, BlendedRegressor
 
 pytestmark = pytest.mark.filterwarnings(
     # the checks transform arrays with keys unseen in fit on purpose
@@ -145,6 +148,13 @@ FAST_ESTIMATORS = [
     _ItemKNNOnRows(),
     _TIFUKNNOnRows(),
     _RFMOnListColumns(),
+    # meta-estimators: checked with quick candidates, one of which does not accept NaN
+    BlendedClassifier([("line", LogisticRegression()),
+                       ("tree", DecisionTreeClassifier(max_depth=2, random_state=0))],
+                      random_state=0),
+    BlendedRegressor([("line", LinearRegression()),
+                      ("tree", DecisionTreeRegressor(max_depth=2, random_state=0))],
+                     random_state=0),
 ]
 
 NETWORK_ESTIMATORS = [

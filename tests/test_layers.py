@@ -25,7 +25,7 @@ LAYERS = [
     {"sketch"},
     {"metrics", "baselines"},
     {"nn"},
-    {"recipes", "selection", "history_recommender", "universal_profile"},
+    {"recipes", "selection", "blending", "history_recommender", "universal_profile"},
     {"warehouse"},
     {"workflow", "demo", "report", "cli"},
 ]

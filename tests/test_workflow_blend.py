@@ -14,14 +14,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from sklearn_basemodel.workflow import training
-from sklearn_basemodel.workflow.blend import (
-    AmountBlend,
-    TaskBlend,
-    blend_weights,
-    cross_fitted_blend,
-    task_score,
-    weight_grid,
-)
+from sklearn_basemodel.blending import blend_weights, cross_fitted_blend, task_score, weight_grid
+from sklearn_basemodel.workflow.blend import AmountBlend, TaskBlend
 
 WEIGHTS = weight_grid(2)[:, 0]  # the first candidate's weight in a mix of two
 

@@ -326,13 +326,15 @@ def _network_start(pipeline):
 def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
     """Fit the candidates on 80% of the customers, keep the best on the other 20%.
 
-    The candidates (:func:`_candidates`) and their blend (a weighted mean, :mod:`.blend`,
-    scored on the validation customers with its weights cross-fitted there). Gradient
+    The candidates (:func:`_candidates`) and their blend (a weighted mean,
+    :mod:`sklearn_basemodel.blending`, scored on the validation customers with its weights
+    cross-fitted there). Gradient
     boosting, when kept alone or in the blend, is refitted on every customer (seconds); the
     networks keep their fit on the 80% (another fit would double the training time)."""
     from sklearn.base import clone
 
-    from .blend import AmountBlend, TaskBlend, blend_weights, cross_fitted_blend, task_score
+    from ..blending import blend_weights, cross_fitted_blend, task_score
+    from .blend import AmountBlend, TaskBlend
 
     population = rows[rows["in_churn_population"].astype(bool)] if kind != "items" else rows
     population = population[population[column].notna()]
