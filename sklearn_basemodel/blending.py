@@ -150,6 +150,8 @@ def cross_fitted_blend(kind, y, predictions, groups, random_state=None):
     return out
 
 
+# Candidates a blend weighs at most: 3,003 mixes of 6 are scored per choice (seconds).
+_MAX_CANDIDATES = 6
 
 
 def _rows(X, positions):
@@ -207,6 +209,10 @@ class _BlendedPredictor(BaseEstimator):
             raise ValueError(f"candidate names must be unique, got {names}.")
         if "blend" in names:
             raise ValueError('"blend" names the weighted mean; give the candidate another name.')
+        if len(names) > _MAX_CANDIDATES:
+            raise ValueError(f"at most {_MAX_CANDIDATES} candidates: the weight grid grows "
+                             f"combinatorially ({len(weight_grid(_MAX_CANDIDATES)):,} mixes "
+                             f"of {_MAX_CANDIDATES}); got {len(names)}.")  # fmt: skip
 
     def _split(self, n_rows, groups, seed):
         """Training and held-out row positions; a group's rows stay on one side."""
@@ -314,7 +320,7 @@ class BlendedClassifier(ClassifierMixin, _BlendedPredictor):
     Parameters
     ----------
     candidates : list of (name, estimator)
-        Binary classifiers with ``predict_proba``, e.g. a network fine-tuned from a pretrained
+        At most 6 binary classifiers with ``predict_proba``, e.g. a network fine-tuned from a pretrained
         trunk (:func:`~sklearn_basemodel.recipes.fine_tuner`), a small network on the RFM
         columns (:func:`~sklearn_basemodel.recipes.rfm_network`), gradient boosting on them.
     validation_fraction : float, default=0.2

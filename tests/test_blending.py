@@ -113,6 +113,7 @@ def test_labels_keep_their_names():
     ([("a", LogisticRegression()), ("a", LogisticRegression())], "unique"),
     ([("blend", LogisticRegression())], "another name"),
     ([LogisticRegression()], "non-empty list of \\(name, estimator\\) pairs"),
+    ([(f"c{i}", LogisticRegression()) for i in range(7)], "at most 6 candidates"),
 ])  # fmt: skip
 def test_bad_candidates_are_named(candidates, message):
     X, y = _views(200, 8, {"a": 1.0})
