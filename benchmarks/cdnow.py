@@ -48,7 +48,8 @@ on the profile: scikit-learn's ``LogisticRegression()`` (its defaults) on the re
 only and on self-supervised pairs + labels; the library's ``SketchClassifier`` (defaults,
 early stopping) on the real labels only; ``recipes.rfm_network`` (the small network on the
 RFM columns alone that the workflow weighs for every task; early stopping) on the real labels
-only; and the recipe's fine-tuner
+only; ``blending.BlendedClassifier`` of those two and gradient boosting on RFM (its defaults),
+the library's selection for such tasks, on the real labels only; and the recipe's fine-tuner
 (``recipes.fine_tuner``): a ``SketchClassifier`` pretrained once on the self-supervised pairs
 (every fold may use them), fine-tuned per fold on the real labels with
 ``pretrained_fallback``.
@@ -85,6 +86,9 @@ DOLLAR_BUCKETS = [10, 15, 20, 30, 50, 80, 120]
 FINAL = "EMDE + RFM, logistic regression (self-supervised pairs + labels)"
 RFM_NETWORK = ("RFM, SketchClassifier (`recipes.rfm_network`: 64 units, no residual block; "
                "the workflow's RFM network) (labels only)")
+BLENDED = ("`BlendedClassifier` of the three (the SketchClassifier on EMDE + RFM, the RFM "
+           "network, gradient boosting on RFM with its defaults), chosen on 20% of each "
+           "training fold (labels only)")
 FINE_TUNED = ("EMDE + RFM, SketchClassifier pretrained on the self-supervised pairs, fine-tuned "
               "on the labels (pretrained_fallback)")
 
@@ -198,6 +202,7 @@ def methods(vectors, config: Config) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
+    from sklearn_basemodel.blending import BlendedClassifier
     from sklearn_basemodel.recipes import rfm_network
 
     def raw_rfm():
@@ -220,6 +225,13 @@ def methods(vectors, config: Config) -> dict:
         "EMDE + RFM, SketchClassifier (labels only)": (ours(lambda: network(config)), False),
         RFM_NETWORK: (lambda: rfm_network(RFM_COLUMNS, early_stopping=True,
                                           random_state=config.seed), False),
+        BLENDED: (lambda: BlendedClassifier([
+            ("network", ours(lambda: network(config))()),
+            ("rfm_network", rfm_network(RFM_COLUMNS, early_stopping=True,
+                                        random_state=config.seed)),
+            ("rfm_gradient_boosting", make_pipeline(raw_rfm(), HistGradientBoostingClassifier(
+                random_state=config.seed))),
+        ], random_state=config.seed), False),
         FINAL: (ours(lambda: LogisticRegression(max_iter=5000)), True),
     }  # fmt: skip
 
@@ -276,6 +288,7 @@ def run(purchases: pd.DataFrame, config: Config | None = None, verbose=True) -> 
     record("Decayed purchase count (EMDE sketch mass, half-life "
            f"{BASELINE_HALF_LIFE_DAYS:g} days), no fitting",
            sketch_mass_score(final, config), time.perf_counter() - t0, 0)  # fmt: skip
+    blend_choices = []
     for name, (factory, use_pretext) in methods(vectors, config).items():
         scores, seconds = np.zeros(len(y)), 0.0
         for train, test in folds:
@@ -286,9 +299,12 @@ def run(purchases: pd.DataFrame, config: Config | None = None, verbose=True) -> 
             model = factory().fit(rows, rows["label"].to_numpy())
             seconds += time.perf_counter() - t0
             scores[test] = model.predict_proba(final.iloc[test])[:, 1]
+            if name == BLENDED:  # what the library's selection kept, per fold
+                blend_choices.append({k: w for k, w in model.weights_.items() if w})
         record(name, scores, seconds / len(folds), len(pretext) if use_pretext else 0)
     selection = fine_tune_folds(final, pretext, vectors, folds, config, record)
     return {"results": results, "config": config, "n_customers": len(final), **selection,
+            "blend_choices": blend_choices,
             "base_rate": float(y.mean()), "n_pretext": len(pretext),
             "total_seconds": time.perf_counter() - start}  # fmt: skip
 
@@ -344,7 +360,8 @@ def format_table(out: dict) -> str:
         f"{out['pretrain_epochs']} epochs ({out['pretrain_seconds']:.0f}s; early stopping "
         "on, up to the default max_epochs); "
         f"per fold, pretrained_fallback kept the pretrained trunk in {sum(kept)} of "
-        f"{len(kept)} folds ({kept}; epochs of the kept network {out['finetune_epochs']})."),
+        f"{len(kept)} folds ({kept}; epochs of the kept network {out['finetune_epochs']}). "
+        f"`BlendedClassifier` kept, per fold (weights): {out['blend_choices']}."),
         "",
         (f"Whole run {out['total_seconds']:.0f}s ({config.threads} torch threads, "
         f"{platform.processor() or platform.machine()}). Protocol: {asdict(config)}; every "
