@@ -24,8 +24,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._compat import Interval, _fit_context, num_samples
 
-__all__ = ["BlendedClassifier", "BlendedRegressor", "blend_weights", "cross_fitted_blend",
-           "task_score", "weight_grid"]
+__all__ = ["BlendedClassifier", "BlendedRegressor", "blend_weights", "choose",
+           "cross_fitted_blend", "task_output", "task_score", "weight_grid"]
 
 # Weights are multiples of this step that sum to 1 (11 mixes of two candidates, 66 of three).
 STEP = 0.1
@@ -150,6 +150,51 @@ def cross_fitted_blend(kind, y, predictions, groups, random_state=None):
     return out
 
 
+def task_output(kind, estimator, X):
+    """A candidate's prediction as the blend mixes it: the probability of the positive class
+    (``kind="binary"``) or the amount."""
+    if kind == "binary":
+        return np.asarray(estimator.predict_proba(X), dtype=np.float64)[:, 1]
+    return np.asarray(estimator.predict(X), dtype=np.float64)
+
+
+def choose(kind, y, predictions, groups, random_state=None):
+    """Score each candidate and the cross-fitted blend on held-out rows; keep the best.
+
+    The blend is scored only when the rows hold two groups or more (halves to cross-fit);
+    ties and unscorable (NaN) scores go to the first candidate given.
+
+    Parameters
+    ----------
+    kind : {"binary", "amount"}
+    y : array-like of shape (n_rows,)
+    predictions : dict
+        Candidate name -> its predictions on the held-out rows.
+    groups : array-like of shape (n_rows,)
+        Rows of one group stay on one side of the cross-fitting halves.
+    random_state : int or None
+        Seeds the halves.
+
+    Returns
+    -------
+    scores : dict
+        Candidate name (and ``"blend"``) -> held-out score (higher is better).
+    chosen : str
+        The best: ``"blend"`` or a candidate's name.
+    weights : dict
+        Candidate name -> weight in what is kept (1 and 0s for a single candidate).
+    """
+    y = np.asarray(y, np.float64)
+    scores = {name: task_score(kind, y, p) for name, p in predictions.items()}
+    if len(np.unique(np.asarray(groups).astype(str))) > 1:
+        blended = cross_fitted_blend(kind, y, predictions, groups, random_state)
+        scores["blend"] = task_score(kind, y, blended)
+    chosen = max(scores, key=lambda name: -np.inf if np.isnan(scores[name]) else scores[name])
+    if chosen == "blend":
+        return scores, chosen, blend_weights(kind, y, predictions)
+    return scores, chosen, {name: float(name == chosen) for name in predictions}
+
+
 # Candidates a blend weighs at most: 3,003 mixes of 6 are scored per choice (seconds).
 _MAX_CANDIDATES = 6
 
@@ -231,14 +276,6 @@ class _BlendedPredictor(BaseEstimator):
         held[rng.permutation(n_groups)[:n_held]] = True
         return np.flatnonzero(~held[codes]), np.flatnonzero(held[codes])
 
-    def _output(self, estimator, X):
-        if self._kind == "binary":
-            return np.asarray(estimator.predict_proba(X), dtype=np.float64)[:, 1]
-        return np.asarray(estimator.predict(X), dtype=np.float64)
-
-    def _check_target(self, y):
-        return np.asarray(y, dtype=np.float64)
-
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, groups=None):
         """Fit the candidates on the training rows, choose on the held-out rows, refit.
@@ -272,17 +309,10 @@ class _BlendedPredictor(BaseEstimator):
         fitted, predictions = {}, {}
         for name, estimator in self.candidates:
             fitted[name] = clone(estimator).fit(X_train, self._fit_target(y_train))
-            predictions[name] = self._output(fitted[name], X_held)
-        scores = {name: task_score(self._kind, y_held, p) for name, p in predictions.items()}
+            predictions[name] = task_output(self._kind, fitted[name], X_held)
         held_groups = held if groups is None else np.asarray(groups)[held]
-        scores["blend"] = task_score(self._kind, y_held, cross_fitted_blend(
-            self._kind, y_held, predictions, held_groups, seed))  # fmt: skip
-        self.validation_scores_ = scores
-        self.chosen_ = max(scores, key=lambda n: -np.inf if np.isnan(scores[n]) else scores[n])
-        if self.chosen_ == "blend":
-            self.weights_ = blend_weights(self._kind, y_held, predictions)
-        else:
-            self.weights_ = {name: float(name == self.chosen_) for name in fitted}
+        self.validation_scores_, self.chosen_, self.weights_ = choose(
+            self._kind, y_held, predictions, held_groups, seed)  # fmt: skip
         used = [name for name, weight in self.weights_.items() if weight > 0]
         if self.refit:
             given = dict(self.candidates)
@@ -304,7 +334,7 @@ class _BlendedPredictor(BaseEstimator):
                 and not get_tags(self).input_tags.allow_nan):
             raise ValueError("Input X contains NaN or infinity, which not every candidate "
                              "accepts.")  # fmt: skip
-        return sum(self.weights_[name] * self._output(model, X)
+        return sum(self.weights_[name] * task_output(self._kind, model, X)
                    for name, model in self.candidates_.items())  # fmt: skip
 
 
@@ -320,9 +350,10 @@ class BlendedClassifier(ClassifierMixin, _BlendedPredictor):
     Parameters
     ----------
     candidates : list of (name, estimator)
-        At most 6 binary classifiers with ``predict_proba``, e.g. a network fine-tuned from a pretrained
-        trunk (:func:`~sklearn_basemodel.recipes.fine_tuner`), a small network on the RFM
-        columns (:func:`~sklearn_basemodel.recipes.rfm_network`), gradient boosting on them.
+        At most 6 binary classifiers with ``predict_proba``, e.g. a network fine-tuned
+        from a pretrained trunk (:func:`~sklearn_basemodel.recipes.fine_tuner`), a small
+        network on the RFM columns (:func:`~sklearn_basemodel.recipes.rfm_network`), gradient
+        boosting on them.
     validation_fraction : float, default=0.2
         Share of the rows (groups) held out to choose.
     refit : bool, default=True

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .workflow.blend import describe_kept
+
 __all__ = [
     "Progress",
     "format_report",
@@ -256,14 +258,6 @@ def _backtest_section(results):
     return out
 
 
-def _kept(chosen):
-    """The kept candidate, with the blend's weights (those above 0) when it is the blend."""
-    weights = chosen.get("weights")
-    if chosen["kept"] != "blend" or not weights:
-        return chosen["kept"]
-    return "blend (" + ", ".join(f"{k} {w:g}" for k, w in weights.items() if w) + ")"
-
-
 def _network_start(chosen):
     """Which start the fine-tuned network kept, with the two held-out losses when compared."""
     start = chosen.get("network_start")
@@ -280,7 +274,7 @@ def _network_start(chosen):
 def _fit_section(results):
     fitted = results["fit"]
     rows = [
-        [name, _kept(chosen),
+        [name, describe_kept(chosen),
          ", ".join(f"{k} {_number(v)}" for k, v in chosen["validation"].items()),
          _network_start(chosen), f"{chosen['rows']:,}"]
         for name, chosen in fitted["chosen"].items()
@@ -330,9 +324,9 @@ def _explain_section(results):
     ]
     chosen = results.get("fit", {}).get("chosen", {}).get(explanation["task"])
     if chosen and chosen["kept"] != "network":
-        out += [f"The scores of {explanation['task']} come from {_kept(chosen)}, kept on the "
-                "validation customers; the fine-tuned network is the candidate whose gradients "
-                "reach every source column, so it is the one explained.", ""]  # fmt: skip
+        out += [f"The scores of {explanation['task']} come from {describe_kept(chosen)}, kept "
+                "on the validation customers; the fine-tuned network is the candidate whose "
+                "gradients reach every source column, so it is the one explained.", ""]  # fmt: skip
     if "embeddings" in results:
         share = results["embeddings"]
         out += [f"Cleora product embeddings: {share['same_category_share']:.0%} of each "

@@ -244,7 +244,7 @@ def test_candidates_of_noise_are_left_out(monkeypatch, informative):
 
 
 def test_the_report_names_the_blends_weights():
-    from sklearn_basemodel.report import _kept
+    from sklearn_basemodel.workflow.blend import describe_kept as _kept
 
     blend = {"kept": "blend", "weights": {"network": 0.4, "rfm_network": 0.0,
                                           "rfm_gradient_boosting": 0.6}}  # fmt: skip

@@ -13,7 +13,16 @@ import numpy as np
 
 from .threads import one_openmp_thread
 
-__all__ = ["AmountBlend", "TaskBlend"]
+__all__ = ["AmountBlend", "TaskBlend", "describe_kept"]
+
+
+def describe_kept(chosen):
+    """The kept candidate of a task, with the blend's weights (those above 0) when it is the
+    blend: ``"blend (network 0.4, rfm_gradient_boosting 0.6)"``."""
+    weights = chosen.get("weights")
+    if chosen["kept"] != "blend" or not weights:
+        return chosen["kept"]
+    return "blend (" + ", ".join(f"{k} {w:g}" for k, w in weights.items() if w) + ")"
 
 
 class _Blend:

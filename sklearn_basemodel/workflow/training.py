@@ -12,8 +12,8 @@ targets, and fits, in order:
    (:class:`~sklearn_basemodel.universal_profile.UniversalProfile`), for any downstream use;
 5. one model per configured task (churn, propensity, spend), the best on held-out customers
    of: a network fine-tuned from the pretrained trunk, a small network on the RFM columns,
-   gradient boosting on them, and their blend (:mod:`.blend`), so a task's model is never
-   below that baseline on the validation customers.
+   gradient boosting on them, and their blend (:mod:`sklearn_basemodel.blending`), so a
+   task's model is never below that baseline on the validation customers.
 
 The result, :class:`Models`, predicts every task for new rows (:meth:`Models.predict`).
 """
@@ -266,18 +266,13 @@ def _universal_profile(project, recommender, rows, log):
     return universal
 
 
-def _validation_split(rows, random_state):
-    """Hold out a fifth of the customers (all their cut-offs) for choosing between models."""
+def _held_out(rows, random_state):
+    """Which rows are held out for choosing between models: those of a fifth of the
+    customers (all their cut-offs)."""
     entities = np.sort(rows["entity_id"].astype(str).unique())
     rng = np.random.default_rng(random_state)
     held = set(rng.choice(entities, size=max(1, len(entities) // 5), replace=False))
-    is_held = rows["entity_id"].astype(str).isin(held).to_numpy()
-    return rows[~is_held], rows[is_held]
-
-
-def _predictions(kind, model, rows):
-    """A task model's output: the probability of the event, or the amount."""
-    return model.predict_proba(rows)[:, 1] if kind == "binary" else model.predict(rows)
+    return rows["entity_id"].astype(str).isin(held).to_numpy()
 
 
 # The cheap candidates: they run single-threaded (:func:`one_openmp_thread`) and, when kept
@@ -326,54 +321,47 @@ def _network_start(pipeline):
 def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
     """Fit the candidates on 80% of the customers, keep the best on the other 20%.
 
-    The candidates (:func:`_candidates`) and their blend (a weighted mean,
-    :mod:`sklearn_basemodel.blending`, scored on the validation customers with its weights
-    cross-fitted there). Gradient
-    boosting, when kept alone or in the blend, is refitted on every customer (seconds); the
-    networks keep their fit on the 80% (another fit would double the training time)."""
+    The candidates (:func:`_candidates`) and their blend (a weighted mean, scored on the
+    validation customers with its weights cross-fitted there:
+    :func:`sklearn_basemodel.blending.choose`). Gradient boosting, when kept alone or in the
+    blend, is refitted on every customer (seconds); the networks keep their fit on the 80%
+    (another fit would double the training time)."""
     from sklearn.base import clone
 
-    from ..blending import blend_weights, cross_fitted_blend, task_score
-    from .blend import AmountBlend, TaskBlend
+    from ..blending import choose, task_output
+    from .blend import AmountBlend, TaskBlend, describe_kept
 
     population = rows[rows["in_churn_population"].astype(bool)] if kind != "items" else rows
     population = population[population[column].notna()]
-    y = population[column].to_numpy(dtype=np.float64)
-    if kind == "binary" and len(np.unique(y)) < 2:
-        raise ValueError(f"task {name}: every training row has the label {y[:1]}; nothing to learn.")
-    train, valid = _validation_split(population, project.model.random_state)
+    target = population[column].to_numpy(dtype=np.int64 if kind == "binary" else np.float64)
+    if kind == "binary" and len(np.unique(target)) < 2:
+        raise ValueError(f"task {name}: every training row has the label {target[:1]}; "
+                         "nothing to learn.")  # fmt: skip
+    is_held = _held_out(population, project.model.random_state)
+    train, valid = population[~is_held], population[is_held]
     profile = recommender.named_steps["features"]
     model = recommender.named_steps["model"]
-    y_valid = valid[column].to_numpy(dtype=np.float64)
-    dtype = np.int64 if kind == "binary" else np.float64
     predictions, fitted = {}, {}
     for label, candidate in _candidates(kind, project, profile, model, progress_bar).items():
         with one_openmp_thread() if label in _BOOSTERS else contextlib.nullcontext():
-            fitted[label] = candidate.fit(train, train[column].to_numpy(dtype=dtype))
-            predictions[label] = _predictions(kind, fitted[label], valid)
-    scores = {label: task_score(kind, y_valid, p) for label, p in predictions.items()}
-    if valid["entity_id"].nunique() > 1:
-        blended = cross_fitted_blend(kind, y_valid, predictions, groups=valid["entity_id"],
-                                     random_state=project.model.random_state)  # fmt: skip
-        scores["blend"] = task_score(kind, y_valid, blended)
-    best = max(scores, key=lambda label: -np.inf if np.isnan(scores[label]) else scores[label])
+            fitted[label] = candidate.fit(train, target[~is_held])
+            predictions[label] = task_output(kind, fitted[label], valid)
+    scores, best, weights = choose(kind, target[is_held], predictions, valid["entity_id"],
+                                   project.model.random_state)  # fmt: skip
     chosen = {"kept": best, "validation": scores, "rows": len(population),
               "network_start": _network_start(fitted["network"])}  # fmt: skip
     if best == "blend":
-        chosen["weights"] = blend_weights(kind, y_valid, predictions)
-    used = chosen.get("weights", {best: 1.0})
-    log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()) + f"; kept {best}"
-        + (f" ({', '.join(f'{k} {w:g}' for k, w in used.items() if w)})" if best == "blend"
-           else ""))  # fmt: skip
-    target = population[column].to_numpy(dtype=dtype)
+        chosen["weights"] = weights
+    log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+        + f"; kept {describe_kept(chosen)}")  # fmt: skip
     for label in _BOOSTERS:
-        if used.get(label):
+        if weights.get(label):
             with one_openmp_thread():
                 fitted[label] = clone(fitted[label]).fit(population, target)
     if best != "blend":
         return fitted[best], fitted["network"], chosen
     blend = (TaskBlend if kind == "binary" else AmountBlend)(
-        fitted, chosen["weights"], single_threaded=_BOOSTERS)
+        fitted, weights, single_threaded=_BOOSTERS)
     return blend, fitted["network"], chosen
 
 
