@@ -7,7 +7,7 @@ trunk reads the whole behavioural profile. :class:`BlendedClassifier` and
 rest the weights of their weighted mean, and keep that blend or the best single candidate. The
 blend competes with the single candidates only through a cross-fitted score (each half of the
 held-out rows scored with the weights chosen on the other half), so choosing its weights does
-not flatter it. The workflow's task models are chosen the same way (``workflow.blend``).
+not flatter it. The workflow chooses every task's model with them.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ class _BlendedPredictor(BaseEstimator):
     _parameter_constraints: dict = {
         "candidates": [list],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "refit": ["boolean"],
+        "refit": ["boolean", list],
         "random_state": ["random_state"],
     }
 
@@ -254,6 +254,9 @@ class _BlendedPredictor(BaseEstimator):
             raise ValueError(f"candidate names must be unique, got {names}.")
         if "blend" in names:
             raise ValueError('"blend" names the weighted mean; give the candidate another name.')
+        if isinstance(self.refit, list) and set(self.refit) - set(names):
+            raise ValueError(f"refit names {sorted(set(self.refit) - set(names))}, which are "
+                             f"not candidates; the candidates are {names}.")  # fmt: skip
         if len(names) > _MAX_CANDIDATES:
             raise ValueError(f"at most {_MAX_CANDIDATES} candidates: the weight grid grows "
                              f"combinatorially ({len(weight_grid(_MAX_CANDIDATES)):,} mixes "
@@ -313,15 +316,20 @@ class _BlendedPredictor(BaseEstimator):
         held_groups = held if groups is None else np.asarray(groups)[held]
         self.validation_scores_, self.chosen_, self.weights_ = choose(
             self._kind, y_held, predictions, held_groups, seed)  # fmt: skip
-        used = [name for name, weight in self.weights_.items() if weight > 0]
-        if self.refit:
-            given = dict(self.candidates)
-            fitted = {name: clone(given[name]).fit(X, self._fit_target(y)) for name in used}
-        self.candidates_ = {name: fitted[name] for name in used}
-        first = next(iter(self.candidates_.values()))
+        given = dict(self.candidates)
+        refitted = self.refit if isinstance(self.refit, list) else list(given) if self.refit else []
+        for name in self._kept():
+            if name in refitted:
+                fitted[name] = clone(given[name]).fit(X, self._fit_target(y))
+        self.candidates_ = fitted
+        first = fitted[self._kept()[0]]
         if hasattr(first, "n_features_in_"):
             self.n_features_in_ = first.n_features_in_
         return self
+
+    def _kept(self):
+        """The names of the candidates the prediction mixes (weight above 0)."""
+        return [name for name, weight in self.weights_.items() if weight > 0]
 
     def _fit_target(self, y):
         return y
@@ -334,8 +342,8 @@ class _BlendedPredictor(BaseEstimator):
                 and not get_tags(self).input_tags.allow_nan):
             raise ValueError("Input X contains NaN or infinity, which not every candidate "
                              "accepts.")  # fmt: skip
-        return sum(self.weights_[name] * task_output(self._kind, model, X)
-                   for name, model in self.candidates_.items())  # fmt: skip
+        return sum(self.weights_[name] * task_output(self._kind, self.candidates_[name], X)
+                   for name in self._kept())  # fmt: skip
 
 
 class BlendedClassifier(ClassifierMixin, _BlendedPredictor):
@@ -356,9 +364,10 @@ class BlendedClassifier(ClassifierMixin, _BlendedPredictor):
         boosting on them.
     validation_fraction : float, default=0.2
         Share of the rows (groups) held out to choose.
-    refit : bool, default=True
+    refit : bool or list of str, default=True
         Refit the kept candidates on every row; False keeps their fit on the training part
-        (half the cost when the candidates are networks).
+        (half the cost when the candidates are networks); a list refits only the kept
+        candidates it names (e.g. the cheap ones).
     random_state : int, RandomState instance or None, default=None
         Seeds the held-out split and the cross-fitting halves (the candidates keep their own).
 
@@ -371,7 +380,8 @@ class BlendedClassifier(ClassifierMixin, _BlendedPredictor):
     validation_scores_ : dict
         ROC AUC on the held-out rows of every candidate and of the blend (cross-fitted).
     candidates_ : dict
-        Name -> fitted estimator, for the candidates of weight above 0.
+        Name -> fitted estimator, every candidate: those of weight 0 (not used by the
+        prediction) and those not refitted keep their fit on the training part.
     classes_ : ndarray of shape (2,)
 
     Examples
@@ -443,7 +453,7 @@ class BlendedRegressor(RegressorMixin, _BlendedPredictor):
     candidates : list of (name, estimator)
         Regressors.
     validation_fraction : float, default=0.2
-    refit : bool, default=True
+    refit : bool or list of str, default=True
     random_state : int, RandomState instance or None, default=None
 
     Attributes

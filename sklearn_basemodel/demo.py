@@ -322,6 +322,7 @@ def _stage_explain(log, results, run):
                         verbose=False)  # fmt: skip
         top = frame.head(_TOP_ATTRIBUTIONS)
         results["explanation"] = {"task": _EXPLAINED_TASK, "n_rows": int(frame["n_rows"].max()),
+                                  "explained": frame.attrs.get("explained", "network"),
                                   "top": _plain(top.drop(columns="n_rows").to_dict("records"))}  # fmt: skip
         first = top.iloc[0]
         notes.append(f"{len(frame):,} sources; first {first['column']}={first['value']}")

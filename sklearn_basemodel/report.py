@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .workflow.blend import describe_kept
+from .workflow.training import describe_kept
 
 __all__ = [
     "Progress",
@@ -308,25 +308,33 @@ def _predict_section(results):
     ]
 
 
+_CANDIDATE_NAMES = {"network": "fine-tuned network",
+                    "rfm_network": "RFM network (it reads the RFM columns alone)"}
+
+
 def _explain_section(results):
     explanation = results["explanation"]
     header = ["table", "column", "value", "attribution", "mean absolute attribution"]
     rows = [[r["table"], r["column"], r["value"], f"{r['attribution']:+.4f}",
              f"{r['mean_abs_attribution']:.4f}"] for r in explanation["top"]]  # fmt: skip
+    explained = explanation.get("explained", "network")
     out = [
         f"## What drives {explanation['task']} (`basemodel explain {explanation['task']}`)",
         "",
-        f"Attributions of the fine-tuned network on {explanation['n_rows']:,} scored customers, "
-        "aggregated to source table, column and value (the largest first):",
+        f"Attributions of the {_CANDIDATE_NAMES.get(explained, explained)} on "
+        f"{explanation['n_rows']:,} scored customers, aggregated to source table, column and "
+        "value (the largest first):",
         "",
         _table(header, rows),
         "",
     ]
     chosen = results.get("fit", {}).get("chosen", {}).get(explanation["task"])
-    if chosen and chosen["kept"] != "network":
+    if chosen and chosen["kept"] != explained:
+        why = ("its candidate of largest weight with gradients" if chosen["kept"] == "blend"
+               else "gradient boosting has no gradients to attribute")  # fmt: skip
         out += [f"The scores of {explanation['task']} come from {describe_kept(chosen)}, kept "
-                "on the validation customers; the fine-tuned network is the candidate whose "
-                "gradients reach every source column, so it is the one explained.", ""]  # fmt: skip
+                f"on the validation customers; the {_CANDIDATE_NAMES.get(explained, explained)}"
+                f" is explained ({why}).", ""]  # fmt: skip
     if "embeddings" in results:
         share = results["embeddings"]
         out += [f"Cleora product embeddings: {share['same_category_share']:.0%} of each "

@@ -55,7 +55,11 @@ def test_a_useless_candidate_is_left_out():
     model = BlendedClassifier(CANDIDATES, random_state=0).fit(X, y)
     assert model.chosen_ in ("a", "blend") and model.weights_["a"] >= 0.9
     if model.chosen_ == "a":
-        assert list(model.candidates_) == ["a"] and model.weights_ == {"a": 1.0, "b": 0.0}
+        assert model.weights_ == {"a": 1.0, "b": 0.0}
+        # the prediction is the kept candidate's alone, though both stay inspectable
+        np.testing.assert_allclose(model.predict_proba(X)[:, 1],
+                                   model.candidates_["a"].predict_proba(X)[:, 1])  # fmt: skip
+        assert sorted(model.candidates_) == ["a", "b"]
 
 
 def test_refit_uses_every_row_and_refit_false_keeps_the_training_part():
@@ -66,6 +70,24 @@ def test_refit_uses_every_row_and_refit_false_keeps_the_training_part():
     np.testing.assert_allclose(refitted.candidates_["a"][-1].coef_, whole.coef_, rtol=1e-6)
     assert not np.allclose(kept.candidates_["a"][-1].coef_, whole.coef_, rtol=1e-6)
     assert kept.validation_scores_ == refitted.validation_scores_  # the same choice
+
+
+def test_refit_list_refits_only_the_kept_candidates_it_names():
+    X, y = _views(2_000, 3, {"a": 1.0, "b": 1.0})
+    model = BlendedClassifier(CANDIDATES, refit=["b"], random_state=0).fit(X, y)
+    assert model.chosen_ == "blend" and min(model.weights_.values()) > 0
+    only_b = LogisticRegression().fit(X[["b"]], y)
+    np.testing.assert_allclose(model.candidates_["b"][-1].coef_, only_b.coef_, rtol=1e-6)
+    whole_a = LogisticRegression().fit(X[["a"]], y)
+    assert not np.allclose(model.candidates_["a"][-1].coef_, whole_a.coef_, rtol=1e-6)
+    # a candidate left out of the blend is not refitted, even when named
+    X_u, y_u = _views(3_000, 2, {"a": 0.3, "b": 30.0})
+    useless = BlendedClassifier(CANDIDATES, refit=["b"], random_state=0).fit(X_u, y_u)
+    assert useless.weights_["b"] == 0
+    whole_b = LogisticRegression().fit(X_u[["b"]], y_u)
+    assert not np.allclose(useless.candidates_["b"][-1].coef_, whole_b.coef_, rtol=1e-6)
+    with pytest.raises(ValueError, match="refit names"):
+        BlendedClassifier(CANDIDATES, refit=["c"]).fit(X, y)
 
 
 class _Remember(LogisticRegression):

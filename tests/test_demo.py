@@ -164,7 +164,15 @@ def test_explanation_of_churn(demo):
     _, results = demo
     explanation = results["explanation"]
     top = pd.DataFrame(explanation["top"])
-    assert explanation["task"] == "churn" and len(top) == 10
+    assert explanation["task"] == "churn"
+    chosen = results["fit"]["chosen"]["churn"]
+    if explanation["explained"] == "rfm_network":  # kept alone or heaviest: its 7 RFM features
+        assert chosen["kept"] == "rfm_network" or chosen["weights"]["rfm_network"] > 0
+        assert len(top) == 7 and set(top["value"]) == {
+            "n_events", "n_groups", "days_since_last_event", "days_since_first_event",
+            "decay_weight_sum", "total_amount", "mean_amount"}  # fmt: skip
+    else:
+        assert len(top) == 10
     assert explanation["n_rows"] == min(results["predict"]["population"], 2000)  # explain's cap
     assert (top["table"] == "raw_events").all()
     assert top["mean_abs_attribution"].is_monotonic_decreasing

@@ -320,9 +320,28 @@ def test_cli_explain_aggregates_to_source_columns(run, tmp_path, capsys):
     assert status == 0
     frame = pd.read_csv(output)
     assert set(frame["table"]) == {"stg_shop"}
-    assert {"sku", "dept", "value", "ts"} <= set(frame["column"])  # items, amount, time (RFM)
     assert frame["mean_abs_attribution"].is_monotonic_decreasing
-    assert "sku" in capsys.readouterr().out
+    from sklearn_basemodel.workflow import load_model
+    from sklearn_basemodel.workflow.training import explained_candidate
+
+    models = load_model(run["fit"]["model_dir"]).models
+    name, _ = explained_candidate(models, "churn")
+    assert f"explained: {name}" in capsys.readouterr().out
+    rfm = {"ts", "value", "order_ref", "(events)"}  # time, amount, group, counts
+    if name == "rfm_network":  # it reads the RFM columns alone: no item column is attributed
+        assert set(frame["column"]) == rfm
+    else:
+        assert {"sku", "dept"} | rfm <= set(frame["column"])
+
+
+def test_explain_of_the_fine_tuned_network_reaches_the_item_columns(run, monkeypatch):
+    from sklearn_basemodel.workflow import commands, explain
+
+    monkeypatch.setattr(commands, "explained_candidate",
+                        lambda models, task: ("network", models.networks[task]))  # fmt: skip
+    frame = explain(run["fit"]["model_dir"], "churn", level="column", verbose=False)
+    assert frame.attrs["explained"] == "network"
+    assert {"sku", "dept", "value", "ts"} <= set(frame["column"])  # items, amount, time (RFM)
 
 
 def test_cli_predict_without_writing_leaves_the_tables(run, capsys):

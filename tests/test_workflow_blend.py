@@ -1,5 +1,5 @@
-"""A task's blend of the fine-tuned network and gradient boosting: its weight, its honest
-validation score, and when the workflow keeps it."""
+"""A task's blend of the fine-tuned network, the RFM network and gradient boosting: its
+weights, its honest validation score, and when the workflow keeps it."""
 
 import pickle
 from types import SimpleNamespace
@@ -7,15 +7,21 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
+from sklearn_basemodel.blending import (
+    BlendedClassifier,
+    blend_weights,
+    cross_fitted_blend,
+    task_score,
+    weight_grid,
+)
 from sklearn_basemodel.workflow import training
-from sklearn_basemodel.blending import blend_weights, cross_fitted_blend, task_score, weight_grid
-from sklearn_basemodel.workflow.blend import AmountBlend, TaskBlend
+from sklearn_basemodel.workflow.threads import OneThread
 
 WEIGHTS = weight_grid(2)[:, 0]  # the first candidate's weight in a mix of two
 
@@ -98,33 +104,38 @@ def test_choosing_the_weight_in_sample_flatters_the_blend_and_cross_fitting_does
     assert np.mean(cross) < 0  # honest: on noise the blend does not beat the better single
 
 
-def test_blends_predict_the_weighted_mean_and_survive_pickling():
-    rng = np.random.default_rng(6)
-    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
-    y = (X["a"] + X["b"] > 0).astype(int)
-    net = LogisticRegression().fit(X[["a"]].assign(b=0.0), y)
-    booster = LogisticRegression().fit(X, y)
-    unused = LogisticRegression().fit(X[["b"]].assign(a=0.0)[["a", "b"]], y)
-    blend = pickle.loads(pickle.dumps(TaskBlend(
-        {"net": net, "booster": booster, "unused": unused},
-        {"net": 0.3, "booster": 0.7, "unused": 0.0}, single_threaded=("booster",))))
-    expected = 0.3 * net.predict_proba(X) + 0.7 * booster.predict_proba(X)
-    np.testing.assert_allclose(blend.predict_proba(X), expected)
-    np.testing.assert_allclose(blend.predict_proba(X).sum(axis=1), 1.0)
-    assert list(blend.models) == ["net", "booster"]  # a weight of 0 drops its candidate
-    assert repr(blend) == "TaskBlend({net: 0.3, booster: 0.7})"
-    amount = X["a"] * 3 + 10
-    reg_a = LinearRegression().fit(X[["a"]], amount)
-    reg_b = LinearRegression().fit(X[["a"]], amount * 0)
-    amounts = AmountBlend({"a": reg_a, "b": reg_b}, {"a": 0.25, "b": 0.75})
-    assert not hasattr(amounts, "predict_proba") and not hasattr(blend, "predict")
-    np.testing.assert_allclose(amounts.predict(X[["a"]]), 0.25 * amount)
-    with pytest.raises(ValueError, match="sum to 1"):
-        TaskBlend({"net": net, "booster": booster}, {"net": 0.5, "booster": 0.6})
-    with pytest.raises(ValueError, match="sum to 1"):
-        TaskBlend({"net": net, "booster": booster}, {"net": -0.5, "booster": 1.5})
-    with pytest.raises(ValueError, match=r"without a model: \['other'\]"):
-        TaskBlend({"net": net}, {"net": 0.5, "other": 0.5})
+class _Threads(ClassifierMixin, BaseEstimator):
+    """Records the OpenMP thread limit it is fitted and asked under."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.fit_threads_ = _openmp_threads()
+        return self
+
+    def predict_proba(self, X):
+        self.predict_threads_ = _openmp_threads()
+        return np.full((len(X), 2), 0.5)
+
+
+def _openmp_threads():
+    from threadpoolctl import threadpool_info
+
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"}
+
+
+def test_one_thread_fits_and_predicts_single_threaded_and_clones():
+    if not _openmp_threads() or max(_openmp_threads()) < 2:
+        pytest.skip("no OpenMP runtime with more than one thread to limit")
+    X, y = np.zeros((20, 1)), np.repeat([0, 1], 10)
+    model = OneThread(_Threads()).fit(X, y)
+    model.predict_proba(X)
+    assert model.estimator_.fit_threads_ == {1} and model.estimator_.predict_threads_ == {1}
+    assert max(_openmp_threads()) > 1  # the limit ends with the call
+    np.testing.assert_array_equal(model.classes_, [0, 1])
+    assert not hasattr(OneThread(LinearRegression()), "predict_proba")
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(again.predict_proba(X), 0.5)
+    assert not hasattr(clone(model), "estimator_")
 
 
 def test_three_candidates_are_weighed_together():
@@ -183,8 +194,8 @@ def _fit_with(monkeypatch, rows, model=LogisticRegression):
         return Pipeline([("features", ColumnTransformer([("x", "passthrough", [column])])),
                          ("model", model())])  # fmt: skip
 
-    monkeypatch.setattr(training, "_candidates", lambda *a, **k: {
-        name: reads(f"seen_by_{name}") for name in CANDIDATES})
+    monkeypatch.setattr(training, "_candidates", lambda *a, **k: [
+        (name, reads(f"seen_by_{name}")) for name in CANDIDATES])
     project = SimpleNamespace(model=SimpleNamespace(random_state=0))
     recommender = SimpleNamespace(named_steps={"features": None, "model": None})
     lines = []
@@ -199,16 +210,16 @@ def test_the_workflow_keeps_the_blend_when_its_cross_fitted_score_is_best(monkey
     scores = chosen["validation"]
     assert chosen["kept"] == "blend"
     assert scores["blend"] > max(scores[name] for name in CANDIDATES)
-    assert isinstance(kept, TaskBlend) and kept.models["network"] is network
-    assert kept.weights == {k: w for k, w in chosen["weights"].items() if w > 0}
-    assert 0 < kept.weights["network"] < 1 and 0 < kept.weights["rfm_gradient_boosting"] < 1
+    assert isinstance(kept, BlendedClassifier) and kept.candidates_["network"] is network
+    assert kept.weights_ == chosen["weights"] and kept.chosen_ == "blend"
+    assert 0 < kept.weights_["network"] < 1 and 0 < kept.weights_["rfm_gradient_boosting"] < 1
     # on new customers it ranks better than either informative candidate alone
     test = _task_rows(2_000, 70, network=1.0, rfm_gradient_boosting=1.0)
     for name in ("network", "rfm_gradient_boosting"):
-        assert _auc(kept, test) > _auc(kept.models[name], test) + 0.01
+        assert _auc(kept, test) > _auc(kept.candidates_[name], test) + 0.01
     assert "kept blend (network 0." in lines[0]
     # the booster inside the blend was refitted on every customer, not only the 80%
-    booster = kept.models["rfm_gradient_boosting"].named_steps["model"]
+    booster = kept.candidates_["rfm_gradient_boosting"].named_steps["model"]
     whole = LogisticRegression().fit(rows[["seen_by_rfm_gradient_boosting"]],
                                      rows["churn"].astype(int))  # fmt: skip
     np.testing.assert_allclose(booster.coef_, whole.coef_, rtol=1e-6)
@@ -230,7 +241,7 @@ def test_candidates_of_noise_are_left_out(monkeypatch, informative):
     (kept, network, chosen), _ = _fit_with(monkeypatch, _task_rows(3_000, 8, **{informative: 0.3}),
                                            _Sigmoid)  # fmt: skip
     assert chosen["kept"] in (informative, "blend")
-    alone = kept.models[informative] if chosen["kept"] == "blend" else kept
+    alone = kept.candidates_[informative]
     if chosen["kept"] == "blend":
         assert chosen["weights"][informative] >= 0.9
     assert _auc(kept, test) == pytest.approx(_auc(alone, test), abs=5e-3)
@@ -239,12 +250,12 @@ def test_candidates_of_noise_are_left_out(monkeypatch, informative):
     fitted = {informative: alone} | {
         n: _fit_with(monkeypatch, _task_rows(3_000, 8, **{n: 0.3}), _Sigmoid)[0][0]
         for n in noise}  # fmt: skip
-    plain = TaskBlend(fitted, dict.fromkeys(CANDIDATES, 1 / 3))
-    assert _auc(plain, test) < _auc(kept, test) - 0.02
+    plain = np.mean([m.predict_proba(test)[:, 1] for m in fitted.values()], axis=0)
+    assert roc_auc_score(test["churn"], plain) < _auc(kept, test) - 0.02
 
 
 def test_the_report_names_the_blends_weights():
-    from sklearn_basemodel.workflow.blend import describe_kept as _kept
+    from sklearn_basemodel.workflow.training import describe_kept as _kept
 
     blend = {"kept": "blend", "weights": {"network": 0.4, "rfm_network": 0.0,
                                           "rfm_gradient_boosting": 0.6}}  # fmt: skip
@@ -260,10 +271,16 @@ def test_the_report_says_when_the_explained_network_is_not_what_scores():
     results = {"explanation": {"task": "churn", "n_rows": 10, "top": top},
                "fit": {"chosen": {"churn": {"kept": "blend", "weights": {"network": 0.1,
                                                                          "rfm_network": 0.9}}}}}
+    results["explanation"]["explained"] = "rfm_network"
     text = "\n".join(_explain_section(results))
     assert "come from blend (network 0.1, rfm_network 0.9)" in text
-    results["fit"]["chosen"]["churn"] = {"kept": "network"}
+    assert "Attributions of the RFM network" in text and "largest weight" in text
+    results["fit"]["chosen"]["churn"] = {"kept": "rfm_network"}
     assert "come from" not in "\n".join(_explain_section(results))
+    results["fit"]["chosen"]["churn"] = {"kept": "rfm_gradient_boosting"}
+    results["explanation"]["explained"] = "network"
+    text = "\n".join(_explain_section(results))
+    assert "Attributions of the fine-tuned network" in text and "no gradients" in text
 
 
 def test_the_report_says_which_start_the_fine_tuned_network_kept():
@@ -276,3 +293,24 @@ def test_the_report_says_which_start_the_fine_tuned_network_kept():
     alone = {"network_start": {"pretrained_kept": True, "valid_losses": None}}
     assert _network_start(alone) == "pretrained trunk"
     assert _network_start({"kept": "network"}) == ""  # a model saved before it was recorded
+
+
+def test_explain_attributes_the_kept_network_or_the_heaviest_network_of_the_blend(monkeypatch):
+    (kept, network, chosen), _ = _fit_with(monkeypatch, _task_rows(1_000, 3, network=1.0))
+    models = training.Models({}, None, tasks={"churn": kept}, networks={"churn": network})
+
+    def explained(record):
+        models.chosen["churn"] = record
+        return training.explained_candidate(models, "churn")
+
+    for name in ("network", "rfm_network"):
+        assert explained({"kept": name}) == (name, kept.candidates_[name])
+    # gradient boosting alone has no gradients: the fine-tuned network, kept or not
+    assert explained({"kept": "rfm_gradient_boosting"}) == ("network", network)
+    blend = {"kept": "blend", "weights": {"network": 0.2, "rfm_network": 0.5,
+                                          "rfm_gradient_boosting": 0.3}}  # fmt: skip
+    assert explained(blend)[0] == "rfm_network"
+    blend["weights"] = {"network": 0.3, "rfm_network": 0.3, "rfm_gradient_boosting": 0.4}
+    assert explained(blend)[0] == "network"  # a tie goes to the network on the whole profile
+    blend["weights"] = {"network": 0.0, "rfm_network": 0.0, "rfm_gradient_boosting": 1.0}
+    assert explained(blend) == ("network", network)

@@ -30,7 +30,7 @@ from .data import as_of_time, fill_amounts, read_baskets, read_descriptions, rea
 from .fold import profile_columns
 from .model_dir import load_model, save_model, save_profiles
 from .threads import one_openmp_thread
-from .training import fit_models, item_names, task_targets
+from .training import explained_candidate, fit_models, item_names, task_targets
 
 __all__ = ["evaluate", "explain", "fit", "predict", "update"]
 
@@ -435,9 +435,12 @@ def _with_population(rows, project):
 def explain(model_dir, task, *, level="value", n_rows=2000, random_state=0, verbose=True):
     """A task's attributions aggregated to source table, column and value.
 
-    Explains the task's network (fine-tuned from the pretrained trunk) on up to ``n_rows``
-    customers of the stored profiles (run :func:`predict` first), whichever candidate the task
-    keeps: its gradients reach every source column (``model/metrics.json`` says what is kept).
+    Explains, on up to ``n_rows`` customers of the stored profiles (run :func:`predict`
+    first), the candidate the task keeps when it is a network (the fine-tuned one, or the RFM
+    network, which reads only the RFM columns); in a blend, its network of largest weight;
+    when gradient boosting is kept alone (no gradients), the fine-tuned network
+    (:func:`~sklearn_basemodel.workflow.training.explained_candidate`; ``model/metrics.json``
+    says what is kept). ``frame.attrs["explained"]`` names the explained candidate.
 
     Parameters
     ----------
@@ -473,9 +476,14 @@ def explain(model_dir, task, *, level="value", n_rows=2000, random_state=0, verb
     table = project.events.table or project.events.ref or ".".join(project.events.source)
     sources = {name: column for name, column in zip(item_names(project), project.columns.items)}
     sources["rfm"] = _rfm_sources(project)
-    frame = explain_sources(networks[task], rows.reset_index(drop=True), sources=sources,
+    name, network = explained_candidate(model.models, task)
+    if name == "rfm_network":  # it reads the RFM block alone
+        sources = {"rfm": sources["rfm"]}
+    frame = explain_sources(network, rows.reset_index(drop=True), sources=sources,
                             table=table, level=level)  # fmt: skip
+    frame.attrs["explained"] = name
     if verbose:
+        print(f"explained: {name}")
         print(frame.head(20).to_string(index=False))
     return frame
 

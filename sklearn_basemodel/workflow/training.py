@@ -20,7 +20,6 @@ The result, :class:`Models`, predicts every task for new rows (:meth:`Models.pre
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass, field
 
@@ -28,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import top_k
-from .threads import one_openmp_thread
+from .threads import OneThread
 
-__all__ = ["Models", "fit_models", "item_names", "rfm_columns", "task_targets"]
+__all__ = ["Models", "describe_kept", "explained_candidate", "fit_models", "item_names",
+           "rfm_columns", "task_targets"]
 
 _BASE_RFM = ["n_events", "n_groups", "days_since_last_event", "days_since_first_event",
              "decay_weight_sum"]  # fmt: skip
@@ -98,14 +98,14 @@ class Models:
     recommender : Pipeline
         ``features`` (the profile) then ``model`` (the pretrained ``SketchRecommender``).
     tasks : dict
-        Task name -> fitted model (a ``Pipeline`` with ``predict_proba`` for binary tasks,
-        ``predict`` for amounts).
+        Task name -> fitted model (a ``BlendedClassifier`` for binary tasks, a
+        ``BlendedRegressor`` for amounts: the kept candidate or blend).
     chosen : dict
         Task name -> the candidate kept on the validation customers and every candidate's
         validation score.
     networks : dict
-        Task name -> the network fine-tuned from the pretrained trunk (what ``explain``
-        attributes, whether or not it was kept).
+        Task name -> the network fine-tuned from the pretrained trunk, kept or not
+        (``explain`` attributes it when the task keeps gradient boosting alone).
     history_column : str
         The history column the recommender blends in (``<item>_history``).
     universal : UniversalProfile or None
@@ -143,14 +143,10 @@ class Models:
         """One score column per task (probability of the event, or the amount)."""
         out = {}
         for name, model in self.tasks.items():
-            # gradient boosting alone runs single-threaded; the networks and the blend (which
-            # limits its own booster) keep torch's threads
-            alone = self.chosen.get(name, {}).get("kept") in _BOOSTERS
-            with one_openmp_thread() if alone else contextlib.nullcontext():
-                if hasattr(model, "predict_proba"):
-                    out[name] = model.predict_proba(rows)[:, 1]
-                else:
-                    out[name] = model.predict(rows)
+            if hasattr(model, "predict_proba"):
+                out[name] = model.predict_proba(rows)[:, 1]
+            else:
+                out[name] = model.predict(rows)
         return pd.DataFrame(out, index=rows.index)
 
 
@@ -266,18 +262,9 @@ def _universal_profile(project, recommender, rows, log):
     return universal
 
 
-def _held_out(rows, random_state):
-    """Which rows are held out for choosing between models: those of a fifth of the
-    customers (all their cut-offs)."""
-    entities = np.sort(rows["entity_id"].astype(str).unique())
-    rng = np.random.default_rng(random_state)
-    held = set(rng.choice(entities, size=max(1, len(entities) // 5), replace=False))
-    return rows["entity_id"].astype(str).isin(held).to_numpy()
-
-
-# The cheap candidates: they run single-threaded (:func:`one_openmp_thread`) and, when kept
-# alone or in a blend, are refitted on every customer (seconds); the networks keep their fit on
-# the 80% (another fit would double the training time).
+# The cheap candidates: fitted and asked single-threaded (:class:`OneThread`: their OpenMP
+# threads would fight torch's) and, when kept alone or in a blend, refitted on every customer
+# (seconds); the networks keep their fit on the 80% (another fit would double the training time).
 _BOOSTERS = ("rfm_gradient_boosting",)
 
 
@@ -299,14 +286,14 @@ def _candidates(kind, project, profile, recommender, progress_bar):
                HistGradientBoostingClassifier)(random_state=project.model.random_state)  # fmt: skip
     rfm = rfm_columns(project)
     raw_rfm = ColumnTransformer([("rfm", "passthrough", rfm)])
-    return {
-        "network": fine_tuner(profile, recommender, regression=regression,
-                              **params | {"freeze_epochs": 1}),
+    return [
+        ("network", fine_tuner(profile, recommender, regression=regression,
+                               **params | {"freeze_epochs": 1})),
         # the project's hidden_units sizes the networks on the profile, not this small one
-        "rfm_network": rfm_network(rfm, regression=regression,
-                                   **{k: v for k, v in params.items() if k != "hidden_units"}),
-        "rfm_gradient_boosting": Pipeline([("rfm", raw_rfm), ("model", booster)]),
-    }  # fmt: skip
+        ("rfm_network", rfm_network(rfm, regression=regression,
+                                    **{k: v for k, v in params.items() if k != "hidden_units"})),
+        ("rfm_gradient_boosting", OneThread(Pipeline([("rfm", raw_rfm), ("model", booster)]))),
+    ]  # fmt: skip
 
 
 def _network_start(pipeline):
@@ -318,18 +305,49 @@ def _network_start(pipeline):
             "valid_losses": None if losses is None else {k: float(v) for k, v in losses.items()}}
 
 
+def describe_kept(chosen):
+    """The kept candidate of a task, with the blend's weights (those above 0) when it is the
+    blend: ``"blend (network 0.4, rfm_gradient_boosting 0.6)"``."""
+    weights = chosen.get("weights")
+    if chosen["kept"] != "blend" or not weights:
+        return chosen["kept"]
+    return "blend (" + ", ".join(f"{k} {w:g}" for k, w in weights.items() if w) + ")"
+
+
+# The candidates whose gradients reach their inputs (``explain`` can attribute them).
+_NETWORKS = ("network", "rfm_network")
+
+
+def explained_candidate(models, task):
+    """The candidate ``explain`` attributes for a task: the kept one when it is a network;
+    in a blend, its network of largest weight; the fine-tuned network otherwise (gradient
+    boosting kept alone has no gradients).
+
+    Returns
+    -------
+    name : str
+    estimator : fitted Pipeline ending in a sketch network
+    """
+    chosen = models.chosen.get(task, {})
+    weights = chosen.get("weights") or {chosen.get("kept"): 1.0}
+    blended = models.tasks.get(task)
+    kept = {name: w for name, w in weights.items() if w > 0 and name in _NETWORKS}
+    if not kept or not hasattr(blended, "candidates_"):  # a model saved before the blend
+        return "network", models.networks[task]
+    name = max(kept, key=lambda n: (kept[n], n == "network"))
+    return name, blended.candidates_[name]
+
+
 def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log):
-    """Fit the candidates on 80% of the customers, keep the best on the other 20%.
-
-    The candidates (:func:`_candidates`) and their blend (a weighted mean, scored on the
-    validation customers with its weights cross-fitted there:
-    :func:`sklearn_basemodel.blending.choose`). Gradient boosting, when kept alone or in the
+    """The task's candidates (:func:`_candidates`) and their blend, chosen on a fifth of the
+    customers: a :class:`~sklearn_basemodel.blending.BlendedClassifier` (or
+    ``BlendedRegressor``) grouped by customer. Gradient boosting, when kept alone or in the
     blend, is refitted on every customer (seconds); the networks keep their fit on the 80%
-    (another fit would double the training time)."""
-    from sklearn.base import clone
+    (another fit would double the training time).
 
-    from ..blending import choose, task_output
-    from .blend import AmountBlend, TaskBlend, describe_kept
+    Returns the fitted blended estimator, the fine-tuned network (kept or not: what
+    ``explain`` attributes) and the ``chosen`` record of the report."""
+    from ..blending import BlendedClassifier, BlendedRegressor
 
     population = rows[rows["in_churn_population"].astype(bool)] if kind != "items" else rows
     population = population[population[column].notna()]
@@ -337,32 +355,21 @@ def _fit_task(name, kind, column, project, rows, recommender, progress_bar, log)
     if kind == "binary" and len(np.unique(target)) < 2:
         raise ValueError(f"task {name}: every training row has the label {target[:1]}; "
                          "nothing to learn.")  # fmt: skip
-    is_held = _held_out(population, project.model.random_state)
-    train, valid = population[~is_held], population[is_held]
     profile = recommender.named_steps["features"]
     model = recommender.named_steps["model"]
-    predictions, fitted = {}, {}
-    for label, candidate in _candidates(kind, project, profile, model, progress_bar).items():
-        with one_openmp_thread() if label in _BOOSTERS else contextlib.nullcontext():
-            fitted[label] = candidate.fit(train, target[~is_held])
-            predictions[label] = task_output(kind, fitted[label], valid)
-    scores, best, weights = choose(kind, target[is_held], predictions, valid["entity_id"],
-                                   project.model.random_state)  # fmt: skip
-    chosen = {"kept": best, "validation": scores, "rows": len(population),
-              "network_start": _network_start(fitted["network"])}  # fmt: skip
-    if best == "blend":
-        chosen["weights"] = weights
-    log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+    candidates = _candidates(kind, project, profile, model, progress_bar)
+    blended = (BlendedClassifier if kind == "binary" else BlendedRegressor)(
+        candidates, validation_fraction=0.2, refit=list(_BOOSTERS),
+        random_state=project.model.random_state,
+    ).fit(population, target, groups=population["entity_id"].astype(str).to_numpy())
+    network = blended.candidates_["network"]
+    chosen = {"kept": blended.chosen_, "validation": blended.validation_scores_,
+              "rows": len(population), "network_start": _network_start(network)}  # fmt: skip
+    if blended.chosen_ == "blend":
+        chosen["weights"] = blended.weights_
+    log(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in chosen["validation"].items())
         + f"; kept {describe_kept(chosen)}")  # fmt: skip
-    for label in _BOOSTERS:
-        if weights.get(label):
-            with one_openmp_thread():
-                fitted[label] = clone(fitted[label]).fit(population, target)
-    if best != "blend":
-        return fitted[best], fitted["network"], chosen
-    blend = (TaskBlend if kind == "binary" else AmountBlend)(
-        fitted, weights, single_threaded=_BOOSTERS)
-    return blend, fitted["network"], chosen
+    return blended, network, chosen
 
 
 def fit_models(project, baskets, rows, *, descriptions=None, progress_bar=False, log=print):
