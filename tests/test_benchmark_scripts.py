@@ -319,7 +319,8 @@ def test_universal_profile_main_runs_at_a_tiny_size(capsys):
     assert found, line
     values = [float(v) for v in found.groups()]
     assert all(0 <= v <= 1 for v in values)
-    assert values[0] == pytest.approx(stats["universal", "churn"][0], abs=1e-4)
+    assert values[0] == pytest.approx(stats["library", "universal", "churn"][0], abs=1e-4)
+    assert {key[0] for key in stats} == {"library", "sklearn"}  # both heads were measured
     # churn is planted in the generator (lifetimes): recency and counts must find it
     assert values[1] > 0.6
 
