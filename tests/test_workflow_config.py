@@ -137,3 +137,29 @@ def test_the_events_table_reaches_dbt_as_schema_and_name(table, schema, identifi
     dbt = Project.from_dict(_with("events", {"table": table})).dbt_vars()
     assert dbt["basemodel_events_identifier"] == identifier
     assert dbt.get("basemodel_events_schema") == schema
+
+
+def test_a_model_directory_of_code_that_is_gone_says_to_refit(tmp_path, monkeypatch):
+    import json
+    import sys
+    import types
+
+    import joblib
+
+    from sklearn_basemodel.workflow import load_model
+
+    directory = tmp_path / "model"
+    with pytest.raises(FileNotFoundError, match="no model.joblib"):
+        load_model(directory)
+    module = types.ModuleType("gone_since")
+    exec("class TaskBlend:\n    pass", module.__dict__)
+    monkeypatch.setitem(sys.modules, "gone_since", module)
+    module.TaskBlend.__module__ = "gone_since"
+    directory.mkdir()
+    joblib.dump({"project": None, "models": module.TaskBlend()}, directory / "model.joblib")
+    (directory / "versions.json").write_text(json.dumps(
+        {"versions": {"sklearn-basemodel": "0.0.1"}, "model_version": "x"}))
+    monkeypatch.delitem(sys.modules, "gone_since")
+    with pytest.warns(UserWarning, match="saved by sklearn-basemodel 0.0.1"), \
+            pytest.raises(ValueError, match=r"cannot read .*version 0.0.1: refit it"):
+        load_model(directory)

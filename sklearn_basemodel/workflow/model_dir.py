@@ -107,7 +107,11 @@ def load_model(directory):
     if saved != _library_version():
         warnings.warn(f"{directory} was saved by sklearn-basemodel {saved}, this is "
                       f"{_library_version()}; refit if scores look wrong.", stacklevel=2)  # fmt: skip
-    content = joblib.load(path)
+    try:
+        content = joblib.load(path)
+    except (AttributeError, ImportError) as exc:  # a class the saving code had, renamed since
+        raise ValueError(f"{directory} holds objects this sklearn-basemodel cannot read ({exc}); "
+                         f"it was saved by version {saved}: refit it with `basemodel fit`.") from exc
     metrics = json.loads((directory / "metrics.json").read_text())
     return SavedModel(directory, content["project"], content["models"], info["model_version"],
                       info, metrics)  # fmt: skip
