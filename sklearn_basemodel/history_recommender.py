@@ -88,7 +88,7 @@ class HistoryRecommender(BaseEstimator):
         Score the items of the input row ``-inf``.
     device : str, default="cpu"
         Where Cleora propagates and the network trains and predicts (``"cuda"``,
-        ``"cuda:1"``; Cleora runs on the current CUDA device for any ``"cuda..."``).
+        ``"cuda:1"``; Cleora runs on the same CUDA device, on CPUs for any other device).
     random_state : int, RandomState instance or None, default=None
 
     Attributes

@@ -307,11 +307,28 @@ def test_cuda_request_without_gpu_is_explained():
 
     if torch.cuda.is_available():
         cpu = CleoraEmbedder(n_components=8, random_state=0).fit(ROWS)
-        gpu = CleoraEmbedder(n_components=8, random_state=0, device="cuda").fit(ROWS)
-        np.testing.assert_allclose(gpu.embeddings_, cpu.embeddings_, atol=1e-5)
+        for device in ("cuda", "cuda:0"):
+            gpu = CleoraEmbedder(n_components=8, random_state=0, device=device).fit(ROWS)
+            np.testing.assert_allclose(gpu.embeddings_, cpu.embeddings_, atol=1e-5)
+        with pytest.raises(ValueError, match="numbered from 0"):
+            CleoraEmbedder(device="cuda:99").fit(ROWS)
     else:
-        with pytest.raises(ValueError, match="cuda"):
-            CleoraEmbedder(device="cuda").fit(ROWS)
+        for device in ("cuda", "cuda:1"):
+            with pytest.raises(ValueError, match=rf"device='{device}' was requested"):
+                CleoraEmbedder(device=device).fit(ROWS)
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda1", "cuda:x", "CUDA", "cuda:"])
+def test_a_device_cleora_cannot_use_is_named(device):
+    with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda' or 'cuda:<index>'"):
+        CleoraEmbedder(device=device).fit(ROWS)
+
+
+def test_the_workflow_and_history_recommender_keep_the_networks_gpu_for_cleora():
+    from sklearn_basemodel.embed.cleora.estimator import cleora_device
+
+    assert cleora_device("cuda:1") == "cuda:1" and cleora_device("cuda") == "cuda"
+    assert cleora_device("cpu") == "cpu" and cleora_device("mps") == "cpu"
 
 
 # --------------------------------------------------------------------------- over-smoothing

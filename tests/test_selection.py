@@ -198,9 +198,10 @@ def test_history_recommender_passes_its_device_to_cleora_and_the_network(monkeyp
         return original(*args, device="cpu", **kwargs)
 
     monkeypatch.setattr(estimator, "propagate", on_cpu)
+    monkeypatch.setattr(estimator, "check_device", lambda device: device)
     with pytest.raises(ValueError, match="CUDA is not available"):
         _small_history_model(device="cuda:0", max_epochs=1).fit(rows)
-    assert seen["cleora"] == "cuda"
+    assert seen["cleora"] == "cuda:0"  # the network's own GPU, not merely the current one
 
 
 def test_history_recommender_sizes_its_sketches_from_the_items():

@@ -94,9 +94,9 @@ def test_model_device_reaches_cleora_and_every_network():
     assert Project.from_dict(BASE).model.device == "cpu"
     project = Project.from_dict(_with("model", {"device": "cuda:1"}))
     assert project.model.device == "cuda:1"
-    # the networks (pretrainer and task heads) get the device as given; Cleora the current GPU
+    # the networks (pretrainer and task heads) and Cleora get the device as given
     assert _network_params(project, False)["device"] == "cuda:1"
-    assert _embedder("cleora", project).device == "cuda"
+    assert _embedder("cleora", project).device == "cuda:1"
     assert _embedder("cleora", Project.from_dict(BASE)).device == "cpu"
 
 

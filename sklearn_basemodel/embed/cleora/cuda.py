@@ -1,7 +1,9 @@
-"""Cleora propagation on a GPU (``device='cuda'``), through torch sparse tensors."""
+"""Cleora propagation on a GPU (``device='cuda'`` or ``'cuda:<index>'``), through torch
+sparse tensors."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -27,17 +29,33 @@ def csr_tensor(m, device):
         )
 
 
-def propagate_cuda(operator, right_scale, X0, steps):
-    """The propagation on a CUDA device through torch sparse CSR products (same snapshots as
-    the CPU loop, up to float32 rounding)."""
+def check_device(device):
+    """``device`` if Cleora can run there: ``"cpu"``, ``"cuda"`` (the current GPU) or
+    ``"cuda:<index>"`` of a GPU this machine has; a ValueError that says why otherwise."""
+    if device == "cpu":
+        return device
+    if not isinstance(device, str) or not re.fullmatch(r"cuda(:[0-9]+)?", device):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>'; got {device!r}.")
     import torch
 
     if not torch.cuda.is_available():
         raise ValueError(
-            "device='cuda' was requested but torch.cuda.is_available() is False. "
+            f"device={device!r} was requested but torch.cuda.is_available() is False. "
             "Use device='cpu' or install a CUDA build of torch on a machine with a GPU."
         )
-    dev = torch.device("cuda")
+    index = torch.device(device).index
+    if index is not None and index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} "
+                         "CUDA device(s), numbered from 0.")  # fmt: skip
+    return device
+
+
+def propagate_cuda(operator, right_scale, X0, steps, device="cuda"):
+    """The propagation on a CUDA device through torch sparse CSR products (same snapshots as
+    the CPU loop, up to float32 rounding)."""
+    import torch
+
+    dev = torch.device(check_device(device))
     left, right = operator.scipy_factors()
     L, R = csr_tensor(left, dev), csr_tensor(right, dev)
     scale = torch.from_numpy(right_scale).to(dev) if right_scale is not None else None

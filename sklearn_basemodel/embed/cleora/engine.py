@@ -373,10 +373,10 @@ def propagate(operator, degree, X0, steps, *, propagation="left", device="cpu", 
         right_scale = np.divide(
             1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0
         ).astype(np.float32)[:, None]
-    if device == "cuda":
+    if device != "cpu":
         from .cuda import propagate_cuda
 
-        return propagate_cuda(operator, right_scale, X0, steps)
+        return propagate_cuda(operator, right_scale, X0, steps, device)
     snapshots = [X0.copy()] if 0 in steps and steps[-1] > 0 else []
     if steps[-1] == 0:
         return [X0]

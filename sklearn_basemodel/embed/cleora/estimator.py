@@ -19,6 +19,7 @@ from ..._hashing import seed_from_random_state
 from ...exceptions import OversmoothingWarning, UnknownEntityWarning
 from ...rows import lookup
 from .._base import normalize_rows
+from .cuda import check_device
 from .engine import Operator, propagate, start_vectors, whiten
 from .graph import build_vocabulary, check_relations, iteration_steps, parse_columns
 
@@ -40,9 +41,10 @@ def _mean_cosine(vectors, rows):
 
 
 def cleora_device(device) -> str:
-    """Cleora's ``device`` for a torch device name: ``"cuda"`` (the current GPU) for any CUDA
-    device (``"cuda:1"``), else ``"cpu"``; for estimators that pass their own ``device`` on."""
-    return "cuda" if str(device).startswith("cuda") else "cpu"
+    """Cleora's ``device`` for a torch device name: the same CUDA device (``"cuda"``,
+    ``"cuda:1"``), else ``"cpu"`` (Cleora runs on CPUs or CUDA GPUs only); for estimators that
+    pass their own ``device`` on."""
+    return str(device) if str(device).startswith("cuda") else "cpu"
 
 
 class CleoraEmbedder(TransformerMixin, BaseEstimator):
@@ -90,8 +92,9 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         Start vectors for chosen entities (key -> vector of length ``n_components``; for
         several columns the key is ``(column, key)``): feature or label propagation. Other
         entities start from hashed random vectors.
-    device : {"cpu", "cuda"}, default="cpu"
-        Where the propagation runs; ``"cuda"`` uses torch sparse matrices on the GPU.
+    device : {"cpu", "cuda"} or "cuda:<index>", default="cpu"
+        Where the propagation runs; ``"cuda"`` uses torch sparse matrices on the current GPU,
+        ``"cuda:1"`` on that one.
     random_state : int, RandomState instance or None, default=None
         Seed of the start vectors. An entity's start vector depends only on its key and the seed,
         never on the order of the vocabulary.
@@ -158,7 +161,7 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         "relations": [None, list, tuple],
         "share_keys": ["boolean"],
         "initial_vectors": [None, Mapping, pd.DataFrame],
-        "device": [StrOptions({"cpu", "cuda"})],
+        "device": [str],  # "cpu", "cuda" or "cuda:<index>", checked in fit
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -234,6 +237,7 @@ class CleoraEmbedder(TransformerMixin, BaseEstimator):
         self : CleoraEmbedder
         """
         steps = iteration_steps(self.n_iter)
+        check_device(self.device)  # before the graph is built: a GPU that is not there
         t0 = time.perf_counter()
         parsed = parse_columns(
             X, columns=self.columns, share_keys=self.share_keys, allow_weights=False
