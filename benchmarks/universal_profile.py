@@ -18,10 +18,14 @@ Protocol
   purchase in category C; **product** propensity, a purchase of product P. C and P are the
   3rd most purchased category and product before the first training cut-off (a rule fixed in
   advance, not chosen by the results).
-* **Universal profile** (the library's recipe, its defaults): a ``CleoraEmbedder()`` of products
-  on the baskets before the test cut-off; :func:`~sklearn_basemodel.recipes.behavioral_profile`
-  of every customer's product history (decay half-life 30 days, a protocol choice) with RFM
-  columns; :func:`~sklearn_basemodel.recipes.pretrainer` (a ``SketchRecommender`` with its
+* **Universal profile** (the library's recipe, its defaults, read as the workflow reads a
+  project's events): one ``CleoraEmbedder()`` per item column, products and categories, on the
+  baskets before the test cut-off; :func:`~sklearn_basemodel.recipes.behavioral_profile` of
+  every customer's product history with a second block, the category history (each an EMDE
+  sketch with the library's widths, ``sketch_dim_for`` the number of entities; decay
+  half-life 30 days, a protocol choice), and the workflow's RFM columns (``RFM``: events,
+  baskets, days since the last and the first event, the decayed event count, total and mean
+  amount); :func:`~sklearn_basemodel.recipes.pretrainer` (a ``SketchRecommender`` with its
   default network and epochs) trained self-supervised to predict the products of the next 30
   days at the training cut-offs, for every customer with a history and a non-empty horizon.
   No task label is used. The profile is then the library's
@@ -78,7 +82,9 @@ ACTIVE_DAYS = 90
 WINDOWS = (7, 30, 90, None)  # None: the whole history
 RANK = 3  # the task's category and product: the 3rd most purchased before the first cut-off
 HALF_LIFE_DAYS = 30.0
-RFM = ["days_since_last", "days_since_first", "n_events", "total_amount"]
+# the workflow's RFM columns (``workflow.training.rfm_columns`` of a project with amounts)
+RFM = ["days_since_last", "days_since_first", "n_events", "n_baskets", "decay_weight_sum",
+       "total_amount", "mean_amount"]  # fmt: skip
 TASKS = ("churn", "category", "product")
 # "embedding": the trunk's whole output; "sketches": the trunk's input (the behavioral profile
 # itself), to tell what pretraining and the compression add
@@ -107,18 +113,23 @@ def task_targets(events, before):
 
 
 def customer_rows(events, cutoff, category, product):
-    """Every customer with a history at ``cutoff``: product history with ages (days), RFM,
-    the horizon's products (pretraining target), ``active`` and the three task labels."""
+    """Every customer with a history at ``cutoff``: product and category histories with ages
+    (days), RFM, the horizon's products (pretraining target), ``active`` and the three task
+    labels."""
     from sklearn_basemodel.recipes import histories_at
 
     cutoff = pd.Timestamp(cutoff)
     rows = histories_at(events, cutoff, horizon_days=HORIZON_DAYS,
-                        items={"products": "product_id"})  # fmt: skip
+                        items={"products": "product_id", "categories": "category_id"})  # fmt: skip
     past = events[events["event_time"] <= cutoff]
     rows["days_since_last"] = rows["products_ages"].map(min)
     rows["days_since_first"] = rows["products_ages"].map(max)
     rows["n_events"] = rows["products"].map(len)
+    rows["n_baskets"] = past.groupby("customer_id")["basket_id"].nunique().reindex(rows.index)
+    rows["decay_weight_sum"] = [float(np.sum(0.5 ** (np.asarray(ages) / HALF_LIFE_DAYS)))
+                                for ages in rows["products_ages"]]  # fmt: skip
     rows["total_amount"] = past.groupby("customer_id")["amount"].sum().reindex(rows.index)
+    rows["mean_amount"] = rows["total_amount"] / rows["n_events"]
     rows["active"] = rows["days_since_last"] <= ACTIVE_DAYS
     end = cutoff + pd.Timedelta(days=HORIZON_DAYS)
     horizon = events[(events["event_time"] > cutoff) & (events["event_time"] <= end)
@@ -165,17 +176,29 @@ def aggregated_features(events, cutoff, customers, categories):
 
 # --------------------------------------------------------------------------- the recipe
 def pretrain(events, train_rows, seed, network):
-    """Cleora item vectors, the behavioral profile and the pretrained recommender (fitted)."""
+    """Cleora vectors per item column, the behavioral profile and the pretrained recommender
+    (fitted)."""
     from sklearn.frozen import FrozenEstimator
 
     from sklearn_basemodel import CleoraEmbedder, EMDESketcher
-    from sklearn_basemodel.recipes import behavioral_profile, pretrainer
+    from sklearn_basemodel.recipes import behavioral_profile, pretrainer, resolve_sketch_dim
 
     before = events[events["event_time"] <= pd.Timestamp(TEST_CUTOFF)]
-    baskets = before.groupby("basket_id")["product_id"].agg(list).tolist()
-    vectors = CleoraEmbedder(random_state=seed).fit(baskets)
-    profile = behavioral_profile(vectors, items="products", ages="products_ages",
-                                 half_life=HALF_LIFE_DAYS, rfm=RFM, random_state=seed)  # fmt: skip
+    vectors = {column: CleoraEmbedder(random_state=seed).fit(
+                   before.groupby("basket_id")[column].agg(list).tolist())
+               for column in ("product_id", "category_id")}  # fmt: skip
+    categories = EMDESketcher(
+        FrozenEstimator(vectors["category_id"]), n_sketches=16,
+        sketch_dim=resolve_sketch_dim("auto", vectors["category_id"]),
+        half_life=HALF_LIFE_DAYS, time_input="age", handle_unknown="ignore",
+        random_state=seed + 1,
+    )  # fmt: skip
+    vectors = vectors["product_id"]
+    profile = behavioral_profile(
+        vectors, items="products", ages="products_ages", half_life=HALF_LIFE_DAYS, rfm=RFM,
+        blocks=[("categories", categories, ["categories", "categories_ages"])],
+        random_state=seed,
+    )  # fmt: skip
     rows = train_rows[train_rows["future"].map(len) > 0]
     target = EMDESketcher(embedder=FrozenEstimator(vectors), random_state=seed)
     recommender = pretrainer(target, random_state=seed, **network)

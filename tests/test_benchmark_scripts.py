@@ -268,6 +268,11 @@ def test_universal_profile_labels_rows_by_customer():
     assert rows["product"].tolist() == [True, False, False, False]
     assert rows.loc[1, "future"] == [10] and rows.loc[2, "future"] == [12]
     assert rows["total_amount"].tolist() == [2.0, 0.0, 5.0, 1.0]
+    # the workflow's RFM columns and the category history beside the products'
+    assert rows["mean_amount"].tolist() == [2.0, 0.0, 5.0, 1.0]
+    assert rows["n_baskets"].tolist() == [1, 1, 1, 1]
+    assert rows.loc[1, "decay_weight_sum"] == pytest.approx(0.5 ** (12 / 30))
+    assert rows.loc[2, "categories"] == [101] and rows.loc[2, "categories_ages"] == [61.0]
 
 
 def test_universal_profile_aggregates_by_type_window_and_category():
