@@ -13,6 +13,7 @@ not flatter it. The workflow chooses every task's model with them.
 from __future__ import annotations
 
 import itertools
+import time
 from numbers import Real
 
 import numpy as np
@@ -161,8 +162,8 @@ def task_output(kind, estimator, X):
 def choose(kind, y, predictions, groups, random_state=None):
     """Score each candidate and the cross-fitted blend on held-out rows; keep the best.
 
-    The blend is scored only when the rows hold two groups or more (halves to cross-fit);
-    ties and unscorable (NaN) scores go to the first candidate given.
+    The blend is scored only for two candidates or more, on rows of two groups or more
+    (halves to cross-fit); ties and unscorable (NaN) scores go to the first candidate given.
 
     Parameters
     ----------
@@ -186,7 +187,7 @@ def choose(kind, y, predictions, groups, random_state=None):
     """
     y = np.asarray(y, np.float64)
     scores = {name: task_score(kind, y, p) for name, p in predictions.items()}
-    if len(np.unique(np.asarray(groups).astype(str))) > 1:
+    if len(predictions) > 1 and len(np.unique(np.asarray(groups).astype(str))) > 1:
         blended = cross_fitted_blend(kind, y, predictions, groups, random_state)
         scores["blend"] = task_score(kind, y, blended)
     chosen = max(scores, key=lambda name: -np.inf if np.isnan(scores[name]) else scores[name])
@@ -222,13 +223,16 @@ class _BlendedPredictor(BaseEstimator):
         "candidates": [list],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "refit": ["boolean", list],
+        "time_budget": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, candidates, *, validation_fraction=0.2, refit=True, random_state=None):
+    def __init__(self, candidates, *, validation_fraction=0.2, refit=True, time_budget=None,
+                 random_state=None):  # fmt: skip
         self.candidates = candidates
         self.validation_fraction = validation_fraction
         self.refit = refit
+        self.time_budget = time_budget
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -309,8 +313,13 @@ class _BlendedPredictor(BaseEstimator):
         train, held = self._split(n_rows, groups, seed)
         X_train, y_train = _rows(X, train), y[train]
         X_held, y_held = _rows(X, held), y[held]
-        fitted, predictions = {}, {}
+        fitted, predictions, self.skipped_ = {}, {}, []
+        start = time.perf_counter()
         for name, estimator in self.candidates:
+            spent = time.perf_counter() - start
+            if fitted and self.time_budget is not None and spent > self.time_budget:
+                self.skipped_.append(name)  # the budget is spent: the first always runs
+                continue
             fitted[name] = clone(estimator).fit(X_train, self._fit_target(y_train))
             predictions[name] = task_output(self._kind, fitted[name], X_held)
         held_groups = held if groups is None else np.asarray(groups)[held]
@@ -368,6 +377,10 @@ class BlendedClassifier(ClassifierMixin, _BlendedPredictor):
         Refit the kept candidates on every row; False keeps their fit on the training part
         (half the cost when the candidates are networks); a list refits only the kept
         candidates it names (e.g. the cheap ones).
+    time_budget : float, default=None
+        Seconds for fitting the candidates on the training part, in the order given: those
+        whose fit would start after the budget is spent are skipped (``skipped_``; the first
+        always runs). The refit is not counted. None: no limit.
     random_state : int, RandomState instance or None, default=None
         Seeds the held-out split and the cross-fitting halves (the candidates keep their own).
 
@@ -380,8 +393,10 @@ class BlendedClassifier(ClassifierMixin, _BlendedPredictor):
     validation_scores_ : dict
         ROC AUC on the held-out rows of every candidate and of the blend (cross-fitted).
     candidates_ : dict
-        Name -> fitted estimator, every candidate: those of weight 0 (not used by the
+        Name -> fitted estimator, every candidate fitted: those of weight 0 (not used by the
         prediction) and those not refitted keep their fit on the training part.
+    skipped_ : list of str
+        The candidates ``time_budget`` left unfitted.
     classes_ : ndarray of shape (2,)
 
     Examples
@@ -454,6 +469,7 @@ class BlendedRegressor(RegressorMixin, _BlendedPredictor):
         Regressors.
     validation_fraction : float, default=0.2
     refit : bool or list of str, default=True
+    time_budget : float, default=None
     random_state : int, RandomState instance or None, default=None
 
     Attributes
@@ -463,6 +479,7 @@ class BlendedRegressor(RegressorMixin, _BlendedPredictor):
     validation_scores_ : dict
         Minus the mean absolute error on the held-out rows (higher is better).
     candidates_ : dict
+    skipped_ : list of str
 
     Examples
     --------

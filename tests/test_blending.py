@@ -211,3 +211,31 @@ def test_candidates_that_cannot_rank_leave_the_first_one_kept():
     model = BlendedClassifier([("c1", _Constant()), ("c2", _Constant())], random_state=0)
     model.fit(X, y)
     assert model.chosen_ == "c1" and model.validation_scores_["c1"] == 0.5
+
+
+class _Slow(LogisticRegression):
+    """A candidate whose fit takes at least ``pause`` seconds."""
+
+    def __init__(self, pause=0.3, C=1.0):
+        super().__init__(C=C)
+        self.pause = pause
+
+    def fit(self, X, y):
+        import time
+
+        time.sleep(self.pause)
+        return super().fit(X, y)
+
+
+def test_time_budget_skips_the_candidates_left_when_it_is_spent():
+    X, y = _views(1_000, 9, {"a": 1.0, "b": 1.0, "c": 1.0})
+    candidates = [(name, Pipeline([("x", ColumnTransformer([("x", "passthrough", [name])])),
+                                   ("model", _Slow())])) for name in ("a", "b", "c")]  # fmt: skip
+    boxed = BlendedClassifier(candidates, time_budget=0.1, random_state=0).fit(X, y)
+    assert boxed.skipped_ == ["b", "c"] and list(boxed.candidates_) == ["a"]
+    assert boxed.chosen_ == "a" and set(boxed.validation_scores_) == {"a"}
+    np.testing.assert_allclose(boxed.predict_proba(X)[:, 1],
+                               boxed.candidates_["a"].predict_proba(X)[:, 1])  # fmt: skip
+    unbounded = BlendedClassifier(candidates, random_state=0).fit(X, y)
+    assert unbounded.skipped_ == [] and set(unbounded.candidates_) == {"a", "b", "c"}
+    assert BlendedClassifier(candidates, time_budget=2.0, random_state=0).fit(X, y).skipped_ == []
