@@ -181,23 +181,19 @@ def pretrain(events, train_rows, seed, network):
     from sklearn.frozen import FrozenEstimator
 
     from sklearn_basemodel import CleoraEmbedder, EMDESketcher
-    from sklearn_basemodel.recipes import behavioral_profile, pretrainer, resolve_sketch_dim
+    from sklearn_basemodel.recipes import behavioral_profile, history_block, pretrainer
 
     before = events[events["event_time"] <= pd.Timestamp(TEST_CUTOFF)]
     vectors = {column: CleoraEmbedder(random_state=seed).fit(
                    before.groupby("basket_id")[column].agg(list).tolist())
                for column in ("product_id", "category_id")}  # fmt: skip
-    categories = EMDESketcher(
-        FrozenEstimator(vectors["category_id"]), n_sketches=16,
-        sketch_dim=resolve_sketch_dim("auto", vectors["category_id"]),
-        half_life=HALF_LIFE_DAYS, time_input="age", handle_unknown="ignore",
-        random_state=seed + 1,
-    )  # fmt: skip
+    categories = history_block("categories", vectors["category_id"], "categories",
+                               ages="categories_ages", half_life=HALF_LIFE_DAYS,
+                               random_state=seed + 1)  # fmt: skip
     vectors = vectors["product_id"]
     profile = behavioral_profile(
         vectors, items="products", ages="products_ages", half_life=HALF_LIFE_DAYS, rfm=RFM,
-        blocks=[("categories", categories, ["categories", "categories_ages"])],
-        random_state=seed,
+        blocks=[categories], random_state=seed,
     )  # fmt: skip
     rows = train_rows[train_rows["future"].map(len) > 0]
     target = EMDESketcher(embedder=FrozenEstimator(vectors), random_state=seed)

@@ -66,6 +66,7 @@ __all__ = [
     "fine_tuner",
     "half_life_of_factor",
     "histories_at",
+    "history_block",
     "history_weights",
     "pretrainer",
     "resolve_sketch_dim",
@@ -292,6 +293,62 @@ def _sketcher(embedder, half_life, shape, **params):
     if half_life is not None:
         params.update(half_life=half_life, time_input="age")
     return EMDESketcher(embedder, **shape, **params)
+
+
+def history_block(name, item_vectors, items, *, ages=None, half_life=None, n_sketches=16,
+                  sketch_dim="auto", handle_unknown="ignore", random_state=0):  # fmt: skip
+    """Another item column's history as one more block of :func:`behavioral_profile`.
+
+    A customer's events carry several item columns (product, category, brand ...); the
+    profile's main block sketches one, and each other column gets a block of its own, sketched
+    on that column's item vectors: pass the result in ``behavioral_profile(blocks=[...])``.
+    The workflow builds one per item column of a project.
+
+    Parameters
+    ----------
+    name : str
+        The block's name (e.g. ``"categories"``).
+    item_vectors : fitted embedder
+        The column's item vectors (e.g. a ``CleoraEmbedder`` fitted on its baskets), used
+        frozen.
+    items : str
+        The history column: lists of items (with ``ages``) or mappings item -> weight.
+    ages, half_life : str and float, default=None
+        The items' ages and the decay's half-life in their unit, as in
+        :func:`behavioral_profile`; None sketches ``items`` as given.
+    n_sketches : int, default=16
+    sketch_dim : int or "auto", default="auto"
+        "auto": :func:`sketch_dim_for` the entities of ``item_vectors``.
+    handle_unknown : {"warn", "ignore", "error"}, default="ignore"
+        Items without a vector (new since the embedder was fitted).
+    random_state : int, default=0
+        Seed of the block's partitionings (give each block its own).
+
+    Returns
+    -------
+    block : tuple
+        ``(name, sketcher, columns)``, unfitted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_basemodel import CleoraEmbedder
+    >>> rows = pd.DataFrame({"products": [["p1", "p2"], ["p2"]],
+    ...                      "categories": [["food", "food"], ["toys"]]})
+    >>> products = CleoraEmbedder(n_components=8, random_state=0).fit(rows["products"])
+    >>> categories = CleoraEmbedder(n_components=8, random_state=0).fit(rows["categories"])
+    >>> profile = behavioral_profile(products, items="products", n_sketches=4, blocks=[
+    ...     history_block("categories", categories, "categories", n_sketches=4, random_state=1)])
+    >>> profile.fit_transform(rows).shape  # two blocks of 4 sketches x 64 buckets
+    (2, 512)
+    """
+    from sklearn.frozen import FrozenEstimator
+
+    shape = {"n_sketches": n_sketches,
+             "sketch_dim": resolve_sketch_dim(sketch_dim, item_vectors)}  # fmt: skip
+    sketcher = _sketcher(FrozenEstimator(item_vectors), half_life, shape,
+                         handle_unknown=handle_unknown, random_state=random_state)  # fmt: skip
+    return name, sketcher, items if ages is None else [items, ages]
 
 
 def behavioral_profile(

@@ -449,3 +449,44 @@ def test_decayed_purchase_days_rank_cdnow_customers():
     assert len(label) == 2357 and label.mean() == pytest.approx(0.290, abs=0.001)
     # one unfitted feature, the decayed count of purchase days, already rivals Pareto/NBD
     assert roc_auc_score(label, mass) > 0.77
+
+
+def test_history_block_sketches_another_item_column_on_its_own_vectors():
+    from sklearn.frozen import FrozenEstimator
+
+    from sklearn_basemodel import CleoraEmbedder, EMDESketcher
+    from sklearn_basemodel.recipes import behavioral_profile, history_block, sketch_dim_for
+
+    rng = np.random.default_rng(3)
+    rows = pd.DataFrame({
+        "products": [[f"p{j}" for j in rng.choice(50, 4)] for _ in range(120)],
+        "categories": [[f"c{j}" for j in rng.choice(6, 4)] for _ in range(120)],
+        "ages": [list(rng.uniform(0, 60, 4)) for _ in range(120)],
+    })  # fmt: skip
+    products = CleoraEmbedder(n_components=8, random_state=0).fit(rows["products"])
+    categories = CleoraEmbedder(n_components=8, random_state=0).fit(rows["categories"])
+    name, sketcher, columns = history_block("categories", categories, "categories",
+                                            ages="ages", half_life=30.0, random_state=5)  # fmt: skip
+    assert (name, columns) == ("categories", ["categories", "ages"])
+    assert sketcher.sketch_dim == sketch_dim_for(6) and sketcher.half_life == 30.0
+    expected = EMDESketcher(FrozenEstimator(categories), n_sketches=16,
+                            sketch_dim=sketch_dim_for(6), half_life=30.0, time_input="age",
+                            handle_unknown="ignore", random_state=5)  # fmt: skip
+    profile = behavioral_profile(products, items="products", n_sketches=4,
+                                 blocks=[(name, sketcher, columns)])  # fmt: skip
+    out = profile.fit_transform(rows)
+    block = profile.output_indices_["categories"]
+    want = expected.fit_transform(rows[["categories", "ages"]])
+    np.testing.assert_allclose(_dense(out[:, block]), _dense(want), rtol=1e-6)
+    # the decay reaches the block: the same items, their ages in the other order, give other
+    # (normalised) sketches; the same shift of every age would not
+    swapped = rows.assign(ages=[ages[::-1] for ages in rows["ages"]])
+    assert not np.allclose(_dense(profile.transform(swapped)[:, block]), _dense(want))
+    plain = history_block("categories", categories, "categories", sketch_dim=8)
+    assert plain[2] == "categories" and plain[1].sketch_dim == 8 and plain[1].half_life is None
+
+
+def _dense(X):
+    import scipy.sparse as sp
+
+    return X.toarray() if sp.issparse(X) else np.asarray(X)

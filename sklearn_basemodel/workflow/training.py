@@ -187,18 +187,14 @@ def _sketch_dim(model, embedder):
 
 
 def _profile(project, embedders, target_sketcher):
-    from sklearn.frozen import FrozenEstimator
-
-    from .. import EMDESketcher
-    from ..recipes import behavioral_profile
+    from ..recipes import behavioral_profile, history_block
 
     model = project.model
     main = _pretraining_column(project)
+    # the histories are decayed in the warehouse (mappings item -> weight): no ages here
     blocks = [
-        (name, EMDESketcher(FrozenEstimator(embedder), n_sketches=model.n_sketches,
-                            sketch_dim=_sketch_dim(model, embedder),
-                            random_state=model.random_state + i + 1,
-                            handle_unknown="ignore"), f"{name}_history")
+        history_block(name, embedder, f"{name}_history", n_sketches=model.n_sketches,
+                      sketch_dim=model.sketch_dim, random_state=model.random_state + i + 1)
         for i, (name, embedder) in enumerate(embedders.items()) if name != main
     ]  # fmt: skip
     return behavioral_profile(
