@@ -1,7 +1,8 @@
 """One universal profile per customer, three tasks: pretrain once, reuse the vector everywhere.
 
 1. Rows: every customer with a history at monthly cut-offs (the last one is the test cut-off),
-   their product history with ages, RFM columns, and three labels from the next 30 days:
+   their product and category histories with ages, RFM columns, and three labels from the
+   next 30 days:
    churn (no event at all), category propensity (a purchase in the most purchased category)
    and product propensity (a purchase of the most purchased product).
 2. Pretrain a SketchRecommender, self-supervised, to predict the next 30 days' products. No
@@ -12,8 +13,9 @@
    same head on the RFM columns alone. Each task is one scikit-learn Pipeline.
 
 What to expect (150k events, seed 0): churn is mostly recency, and the RFM columns alone carry
-it (.867, the universal profile .860); the profile adds what customers buy, so the propensity
-tasks gain (category .837 vs .818, product .828 vs .806).
+it (.867, the universal profile .862); the profile adds what customers buy, so the propensity
+tasks gain (category .847 vs .818, product .839 vs .806; .837 and .828 when the profile read the
+product history alone, without the category block).
 
 Run:  python examples/universal_profile.py          (150k events)
       python examples/universal_profile.py --small  (40k events, a smaller network)
@@ -34,6 +36,7 @@ from sklearn_basemodel.datasets import make_events
 from sklearn_basemodel.recipes import (
     behavioral_profile,
     histories_at,
+    history_block,
     pretrainer,
     rfm_scaler,
 )
@@ -48,7 +51,8 @@ TASKS = ("churn", "category", "product")
 
 def customer_rows(events, cutoff, category, product):
     """Per customer with a history at ``cutoff``: products and ages, RFM and the labels."""
-    rows = histories_at(events, cutoff, items={"products": "product_id"})
+    rows = histories_at(events, cutoff, items={"products": "product_id",
+                                               "categories": "category_id"})  # fmt: skip
     rows = rows.join(rfm_features(events, cutoff, amount="amount")[RFM])
     horizon = events[(events["event_time"] > cutoff)
                      & (events["event_time"] <= cutoff + pd.Timedelta(days=30))
@@ -84,11 +88,15 @@ def main(argv=None):
     print(f"{len(events):,} events; {len(train):,} training rows at {len(TRAIN_CUTOFFS)} "
           f"cut-offs, {len(test):,} test rows at {TEST_CUTOFF.date()}")
 
-    # 1. Item vectors and the behavioral profile: decayed product sketches and RFM columns.
-    baskets = events[events["event_time"] <= TEST_CUTOFF].groupby("basket_id")["product_id"]
-    vectors = CleoraEmbedder(random_state=seed).fit(baskets.agg(list))
+    # 1. Item vectors per item column and the behavioral profile: decayed product and
+    # category sketches and RFM columns.
+    baskets = events[events["event_time"] <= TEST_CUTOFF].groupby("basket_id")
+    vectors = CleoraEmbedder(random_state=seed).fit(baskets["product_id"].agg(list))
+    category_vectors = CleoraEmbedder(random_state=seed).fit(baskets["category_id"].agg(list))
+    categories = history_block("categories", category_vectors, "categories",
+                               ages="categories_ages", half_life=30, random_state=seed + 1)
     profile = behavioral_profile(vectors, items="products", ages="products_ages", half_life=30,
-                                 rfm=RFM, random_state=seed)  # fmt: skip
+                                 blocks=[categories], rfm=RFM, random_state=seed)  # fmt: skip
 
     # 2. Pretraining, self-supervised: the next 30 days' products of those who come back.
     returning = train[train["future"].map(len) > 0]
