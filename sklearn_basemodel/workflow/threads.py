@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sklearn.base import BaseEstimator, clone
+from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -82,7 +83,7 @@ class OneThread(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        given = self.estimator.__sklearn_tags__()
+        given = get_tags(self.estimator)
         tags.estimator_type = given.estimator_type
         tags.input_tags = given.input_tags
         return tags

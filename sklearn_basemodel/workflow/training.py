@@ -178,14 +178,6 @@ def _embedders(project, baskets, descriptions, log):
     return embedders
 
 
-def _sketch_dim(model, embedder):
-    """``model.sketch_dim``, with "auto" sized from the embedder's entities (as the recipe's
-    profile sizes it)."""
-    from ..recipes import resolve_sketch_dim
-
-    return resolve_sketch_dim(model.sketch_dim, embedder)
-
-
 def _profile(project, embedders, target_sketcher):
     from ..recipes import behavioral_profile, history_block
 
@@ -218,7 +210,7 @@ def _pretrain(project, baskets, rows, embedders, progress_bar, log):
     from sklearn.pipeline import Pipeline
 
     from .. import EMDESketcher
-    from ..recipes import pretrainer
+    from ..recipes import pretrainer, resolve_sketch_dim
 
     main = _pretraining_column(project)
     target = f"future_{main}_items"
@@ -230,7 +222,7 @@ def _pretrain(project, baskets, rows, embedders, progress_bar, log):
         )
     model = project.model
     sketcher = EMDESketcher(FrozenEstimator(embedders[main]), n_sketches=model.n_sketches,
-                            sketch_dim=_sketch_dim(model, embedders[main]),
+                            sketch_dim=resolve_sketch_dim(model.sketch_dim, embedders[main]),
                             random_state=model.random_state,
                             handle_unknown="ignore").fit(baskets[f"{main}_items"])  # fmt: skip
     profile = _profile(project, embedders, sketcher)
