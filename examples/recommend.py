@@ -11,8 +11,10 @@ The model is a scikit-learn Pipeline:
 It is compared with two baselines on customers' next 30 days after 2024-12-01:
 the most popular products of the last 30 days, and each customer's own most frequent products
 (the strong baseline in repeat-purchase data). With ``history_mode="boost"`` the model blends
-its prediction with the customer's own history; with ``history_mode="exclude"`` it recommends
-only products the customer never had (discovery).
+its prediction with the customer's own history by one weight chosen on validation customers;
+``HistoryRanker`` learns there, per customer and product, how much the own history counts, and is
+kept where it validates better than the boost. With ``history_mode="exclude"`` the model
+recommends only products the customer never had (discovery).
 
 Run:  python examples/recommend.py          (150k events)
       python examples/recommend.py --small  (30k events)
@@ -31,13 +33,13 @@ from sklearn_basemodel.baselines import (
     PopularityRecommender,
 )
 from sklearn_basemodel.datasets import make_events
+from sklearn_basemodel.history_ranker import HistoryRanker
 from sklearn_basemodel.metrics import recall_at_k
 from sklearn_basemodel.recipes import (
     behavioral_profile,
     histories_at,
     history_weights,
     pretrainer,
-    tune_history_boost,
 )
 
 TEST_SPLIT = pd.Timestamp("2024-12-01")
@@ -115,14 +117,19 @@ def main(argv=None):
     print(f"trained {len(model[-1].history_)} epochs, final validation loss "
           f"{model[-1].history_[-1]['valid_loss']:.3f}")
 
-    # history_weight and history_blend chosen on the validation split, then applied to test.
-    best_weight, _, grid = tune_history_boost(
-        model, valid, valid["future"].tolist(), {"30 days": own_history(valid)},
-        (0.25, 0.5, 0.75, 0.9), k=K,
-    )  # fmt: skip
+    # On the validation split: the history boost's history_weight and history_blend
+    # (recipes.tune_history_boost), and a ranker that learns per customer and product how much
+    # the own history counts (popularity and repeat rates counted on the training rows); the
+    # ranker is kept only where it validates better than the boost (out of fold).
+    ranker = HistoryRanker(model, k=K, boost_weights=(0.25, 0.5, 0.75, 0.9),
+                           random_state=args.seed)  # fmt: skip
+    ranker.fit(valid, valid["future"].tolist(), {"30 days": own_history(valid)},
+               item_rows=(learn["products"].tolist(), learn["future"].tolist()))  # fmt: skip
+    best_weight = ranker.boost_["history_weight"]
     print("validation Recall@10 by (history_blend, history_weight): "
-          + ", ".join(f"{blend} {w}: {recall:.3f}" for _, blend, w, recall, _ in grid)
-          + f" -> {model[-1].history_blend} {best_weight}")
+          + ", ".join(f"{blend} {w}: {recall:.3f}" for _, blend, w, recall, _ in ranker.boost_grid_)
+          + f" -> {ranker.boost_['history_blend']} {best_weight}; the ranker out of fold "
+          f"{ranker.cv_score_[0]:.3f} -> kept the {ranker.kept_}")  # fmt: skip
 
     # Baselines: the most popular products of the last 30 days, and each customer's own
     # decayed history ranked first (ties and the rest by popularity over the baskets).
@@ -132,12 +139,15 @@ def main(argv=None):
     popular = PopularityRecommender().fit(last_month.groupby("basket_id")["product_id"].agg(list))
     frequent = PersonalFrequencyRecommender().fit(baskets["product_id"].agg(list))
     history = own_history(test)
+    ranked = ranker.predict(test, {"30 days": history})
     recommended = model.predict(test, history=history)
     results = {
         "popularity": recall_at_k(truth, popular.predict(history, k=K), k=K),
         "personal_frequency": recall_at_k(truth, frequent.predict(history, k=K), k=K),
         "model": recall_at_k(truth, model.predict(test), k=K),
         "model_with_history": recall_at_k(truth, recommended, k=K),
+        "model_with_ranker": recall_at_k(truth, ranked, k=K),
+        "ranker_kept": ranker.kept_,
         "history_weight": best_weight,
     }
 
@@ -159,6 +169,8 @@ def main(argv=None):
     print(f"  own most frequent products (decayed)     {results['personal_frequency']:.3f}")
     print(f"  SketchRecommender                        {results['model']:.3f}")
     print(f"  SketchRecommender + own history (boost)  {results['model_with_history']:.3f}")
+    label = f"SketchRecommender + HistoryRanker ({ranker.kept_})"
+    print(f"  {label:<41}{results['model_with_ranker']:.3f}")
     print(f"\nRecall@10 of products new to the customer ({int(has_new.sum()):,} customers):")
     print(f"  most popular products they never had     {results['new_products_popularity']:.3f}")
     print(f"  SketchRecommender, history_mode=exclude  {results['new_products_model']:.3f}")

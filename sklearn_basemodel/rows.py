@@ -22,6 +22,7 @@ __all__ = [
     "flatten_rows",
     "flatten_scalars",
     "lookup",
+    "rows_matrix",
     "is_list_like_column",
     "unique_per_row",
     "split_timed_rows",
@@ -322,6 +323,33 @@ def lookup(keys: np.ndarray, index: pd.Index) -> np.ndarray:
     if keys.dtype != object and index.dtype == object:
         keys = keys.astype(object)
     return index.get_indexer(keys).astype(np.int64, copy=False)
+
+
+def rows_matrix(rows, index: pd.Index, *, name: str = "rows") -> sp.csr_matrix:
+    """Rows of keys (or mappings key -> weight) as a CSR matrix over the keys of ``index``.
+
+    Entry ``(i, j)`` sums the weights of key ``index[j]`` in row ``i`` (1 per occurrence of a
+    plain key); keys missing from ``index`` are left out. Negative weights are refused.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_basemodel.rows import rows_matrix
+    >>> rows_matrix([["a", "b", "a"], {"b": 0.5, "z": 2.0}], pd.Index(["a", "b"])).toarray()
+    array([[2. , 1. ],
+           [0. , 0.5]])
+    """
+    flat = flatten_rows(rows, name=name, allow_empty=True)
+    position = lookup(flat.keys, index)
+    weight = flat.weights_or_ones()
+    keep = position >= 0
+    if (weight[keep] < 0).any():
+        raise ValueError(f"{name} weights must be non-negative.")
+    matrix = sp.csr_matrix(
+        (weight[keep], (flat.row_ids()[keep], position[keep])), shape=(flat.n_rows, len(index))
+    )
+    matrix.sum_duplicates()
+    return matrix
 
 
 def is_list_like_column(values) -> bool:

@@ -45,6 +45,8 @@ def test_recommend_beats_baselines():
     # own history blended in beats the model alone and is on par with personal frequency
     assert results["model_with_history"] > results["model"]
     assert results["model_with_history"] >= results["personal_frequency"] - 0.02
+    # the learned ranker (or the boost, where the ranker does not validate better) keeps that
+    assert results["model_with_ranker"] >= results["model_with_history"] - 0.02
     assert results["personal_frequency"] > results["popularity"]
     # discovery: the model finds new products better than popularity among unseen products
     assert results["new_products_model"] > results["new_products_popularity"]

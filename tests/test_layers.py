@@ -25,7 +25,8 @@ LAYERS = [
     {"sketch"},
     {"metrics", "baselines"},
     {"nn"},
-    {"recipes", "selection", "blending", "history_recommender", "universal_profile"},
+    {"recipes", "selection", "blending", "history_recommender", "history_ranker",
+     "universal_profile"},
     {"warehouse"},
     {"workflow", "demo", "report", "cli"},
 ]

@@ -16,7 +16,7 @@ from skorch.utils import is_dataset
 from .._compat import HasMethods, Interval, StrOptions, num_samples
 from .._hashing import seed_from_random_state
 from ..metrics import check_k, recall_at_k, top_k
-from ..rows import flatten_rows, lookup
+from ..rows import flatten_rows, lookup, rows_matrix
 from ..sketch import EMDESketcher, codebook_of
 from ._base import SketchNetBase, _splice_shared_docs, _unavailable
 from ._loss import SketchCrossEntropy, sketch_log_softmax
@@ -254,19 +254,9 @@ class SketchRecommender(SketchNetBase):
     def _history_matrix(self, history, n_rows: int, normalize: bool = True):
         """Rows x entities of history weights (CSR), each row normalised to sum to one unless
         ``normalize`` is False."""
-        flat = flatten_rows(history, name="history", allow_empty=True)
-        if flat.n_rows != n_rows:
-            raise ValueError(f"history has {flat.n_rows} rows but X has {n_rows}; pass one per row.")
-        position = lookup(flat.keys, self.target_sketcher_.vocabulary_)
-        weight = flat.weights_or_ones()
-        keep = position >= 0
-        if (weight[keep] < 0).any():
-            raise ValueError("history weights must be non-negative.")
-        H = sp.csr_matrix(
-            (weight[keep], (flat.row_ids()[keep], position[keep])),
-            shape=(n_rows, len(self.entities_)),
-        )
-        H.sum_duplicates()
+        H = rows_matrix(history, self.target_sketcher_.vocabulary_, name="history")
+        if H.shape[0] != n_rows:
+            raise ValueError(f"history has {H.shape[0]} rows but X has {n_rows}; pass one per row.")
         if not normalize:
             return H
         total = np.asarray(H.sum(axis=1)).ravel()
