@@ -29,6 +29,7 @@ held-out rows, and reported:
 * the history boost's weight, half-life and blend, by ``recipes.tune_history_boost`` on the
   keyset's val users over ``HISTORY_WEIGHTS`` x ``HISTORY_HALF_LIVES`` x its default blends
   (linear, log) (the same fixed grid as ``benchmarks/yoochoose.py``);
+* ``HistoryRanker`` or that boost, by 5-fold cross-validation over the val users;
 * ``selection.BlendedRecommender`` (default candidates: popularity, own history, item kNN,
   EASE and the learned ``HistoryRecommender``), which learns its blend on held-out train users.
 
@@ -45,11 +46,15 @@ Methods
   train users' whole history -> future basket (``recipes.fine_tune_recommender`` with its
   defaults: the estimator's own ``max_epochs``, the learning rate chosen on the early-stopping
   rows, walking down from the estimator's own); decoded alone ("model only") and with the
-  user's own decayed purchases blended in (``history_mode="boost"``, tuned as above).
+  user's own decayed purchases blended in (``history_mode="boost"``, tuned as above); and, the
+  final recipe, the fine-tuned model's candidates re-ranked with the user's own histories by
+  ``history_ranker.HistoryRanker`` (its defaults; learned on the val users, item popularity
+  and repeat rates counted on the self-supervised pairs), which keeps the tuned boost instead
+  where the ranker does not validate better (out of fold, on the val users).
 
 Output: a markdown table (printed and written to ``benchmarks/results/tafeng.md``), then the
 last line ``tafeng recall@10=<x> ndcg@10=<y> model_recall@10=<z>`` (EMDE with the history
-boost, and EMDE alone; means over the keysets).
+ranker, and EMDE alone; means over the keysets).
 """
 
 from __future__ import annotations
@@ -85,7 +90,8 @@ REFERENCE = {
     "TIFU-KNN, authors' code (reference)": (0.1287, 0.1037, 0.3948, 0.1857, 0.1256, None),
 }
 TARGET = {"recall@10": 0.1364, "ndcg@10": 0.1227}
-FINAL = "EMDE fine-tuned + history boost"
+BOOSTED = "EMDE fine-tuned + history boost"
+FINAL = "EMDE fine-tuned + history ranker (`HistoryRanker`, or the boost where it validates better)"
 MODEL_ONLY = "EMDE fine-tuned, model only"
 BLEND = "BlendedRecommender (library selection)"
 
@@ -197,7 +203,8 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
     """
     import torch
 
-    from sklearn_basemodel.recipes import fine_tune_recommender, tune_history_boost
+    from sklearn_basemodel.history_ranker import HistoryRanker
+    from sklearn_basemodel.recipes import fine_tune_recommender
 
     config = config or Config()
     torch.set_num_threads(config.threads)
@@ -214,6 +221,8 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
     pairs = examples[~examples["is_full"]].reset_index(drop=True)
     features.fit(full)  # vocabulary: all histories
     X_pairs = features.transform(pairs)
+    # the pairs also count how often each item is bought, and bought again, for the ranker
+    item_rows = (pairs["items"].tolist(), pairs["target"].tolist())
     timing["features"] = time.perf_counter() - t0
     say(f"Cleora {cleora.embeddings_.shape}, profile: {X_pairs.shape[0]} history pairs x "
         f"{X_pairs.shape[1]} features in {timing['features']:.1f}s")  # fmt: skip
@@ -250,16 +259,24 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
         result["finetune_seconds"] = time.perf_counter() - t0
         result["finetune_epochs"] = len(tuned.history) - len(base.history)
 
-        # the boost is chosen for the final model; the pretrained one reuses its setting
-        weight, half_life, _grid = tune_history_boost(tuned, X_val, y_val,
-                                                     candidate_histories(val_rows),
-                                                     HISTORY_WEIGHTS, k=config.k)  # fmt: skip
-        blend_mode = tuned.history_blend
+        # the ranker (and the boost it falls back to) are chosen on the val users for the final
+        # model; the pretrained one reuses the boost's setting
+        t0 = time.perf_counter()
+        ranker = HistoryRanker(tuned, k=config.k, boost_weights=HISTORY_WEIGHTS,
+                               random_state=config.seed)  # fmt: skip
+        ranker.fit(X_val, y_val, candidate_histories(val_rows), item_rows=item_rows)
+        result["ranker_seconds"] = time.perf_counter() - t0
+        boost = ranker.boost_
+        weight, half_life, blend_mode = (boost["history_weight"], boost["history"],
+                                         boost["history_blend"])  # fmt: skip
         result["chosen"] = {"history_weight": weight, "half_life": half_life,
                             "history_blend": blend_mode,
                             "item_prior_strength": tuned.item_prior_strength_,
-                            "fine_tune_lr": tuned.fine_tuning_lr_}  # fmt: skip
-        test_history = candidate_histories(test_rows)[half_life]
+                            "fine_tune_lr": tuned.fine_tuning_lr_, "ranker": ranker.kept_,
+                            "ranker_cv": ranker.cv_score_,
+                            "boost_val": ranker.boost_score_}  # fmt: skip
+        test_histories = candidate_histories(test_rows)
+        test_history = test_histories[half_life]
         for name, model in (("pretrained", base), ("fine-tuned", tuned)):
             model.set_params(history_mode="ignore")
             result[f"EMDE {name}, model only"] = ranking_metrics(y_test, model.predict(X_test))
@@ -267,6 +284,7 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
                              history_blend=blend_mode)  # fmt: skip
             top = model.predict(X_test, history=test_history)
             result[f"EMDE {name} + history boost"] = ranking_metrics(y_test, top)
+        result[FINAL] = ranking_metrics(y_test, ranker.predict(X_test, test_histories, k=20))
         per_keyset.append(result)
         best = result[FINAL]
         say(f"keyset {index}: EMDE recall@10={best['recall@10']:.4f} "
@@ -278,7 +296,7 @@ def run(data, config: Config | None = None, keysets=(0, 1, 2), verbose=True) -> 
                and "recall@10" in per_keyset[0][m]]  # fmt: skip
     mean = {m: {k: float(np.mean([r[m][k] for r in per_keyset])) for k in METRICS}
             for m in methods}  # fmt: skip
-    for name in ("finetune", "gp", "blend"):
+    for name in ("finetune", "gp", "blend", "ranker"):
         timing[f"{name}_per_keyset"] = float(np.mean([r[f"{name}_seconds"] for r in per_keyset]))
     timing["total"] = time.perf_counter() - start
     return {"per_keyset": per_keyset, "mean": mean, "timing": timing, "config": config,
@@ -297,7 +315,8 @@ def _fit_times(results) -> dict:
     return {"GP-TopFreq": f"{timing['gp_per_keyset']:.1f}s",
             BLEND: f"{timing['blend_per_keyset']:.0f}s",
             "EMDE pretrained, model only": shared, "EMDE pretrained + history boost": shared,
-            MODEL_ONLY: tuned, FINAL: tuned}  # fmt: skip
+            MODEL_ONLY: tuned, BOOSTED: tuned,
+            FINAL: f"{tuned} + {timing['ranker_per_keyset']:.0f}s"}  # fmt: skip
 
 
 def format_table(results: dict) -> str:
@@ -323,21 +342,28 @@ def format_table(results: dict) -> str:
         "",
         (f"Settings chosen by the built-in selection (history boost on the val users, by "
         f"Recall@{config.k} then NDCG@{config.k}, over weights {list(HISTORY_WEIGHTS)} x "
-        f"half-lives {list(HISTORY_HALF_LIVES)} baskets x history_blend linear / log; early "
+        f"half-lives {list(HISTORY_HALF_LIVES)} baskets x history_blend linear / log; the "
+        "`HistoryRanker` kept where its Recall@10 / NDCG@10 on val users it did not train on "
+        "(5 folds) beats the boost's on the val users it was chosen on; early "
         "stopping; the item prior's strength and the fine-tuning's learning rate on the "
         "fine-tuning's early-stopping rows (fine-tune lr 0: the pretrained network validated "
         "better there and was kept unchanged); the blend on held-out train users), with "
         "Recall@10 / NDCG@10 of the final model:"),
         "",
-        ("| keyset | GP-TopFreq | EMDE + boost | history_weight | half-life | history_blend "
+        ("| keyset | GP-TopFreq | EMDE + ranker | EMDE + boost | kept (val users: ranker out of "
+        "fold / boost) | history_weight | half-life | history_blend "
         "| item prior strength | fine-tune lr | fine-tune epochs | blend chose (weights) |"),
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["per_keyset"]:
         gp, em, chosen = r["GP-TopFreq"], r[FINAL], r["chosen"]
+        boosted = r[BOOSTED]
         blend, weights = r["blend_chosen"]
+        kept = (f"{chosen['ranker']} ({'/'.join(_cell(v) for v in chosen['ranker_cv'])} vs "
+                f"{'/'.join(_cell(v) for v in chosen['boost_val'])})")  # fmt: skip
         lines.append(f"| {r['keyset']} | {_cell(gp['recall@10'])} / {_cell(gp['ndcg@10'])} | "
                      f"{_cell(em['recall@10'])} / {_cell(em['ndcg@10'])} | "
+                     f"{_cell(boosted['recall@10'])} / {_cell(boosted['ndcg@10'])} | {kept} | "
                      f"{chosen['history_weight']} | {chosen['half_life']} | "
                      f"{chosen['history_blend']} | {chosen['item_prior_strength']} | "
                      f"{chosen['fine_tune_lr']:g} | {r['finetune_epochs']} | {blend} "
