@@ -169,8 +169,7 @@ def main(argv=None):
     print(f"  own most frequent products (decayed)     {results['personal_frequency']:.3f}")
     print(f"  SketchRecommender                        {results['model']:.3f}")
     print(f"  SketchRecommender + own history (boost)  {results['model_with_history']:.3f}")
-    label = f"SketchRecommender + HistoryRanker ({ranker.kept_})"
-    print(f"  {label:<41}{results['model_with_ranker']:.3f}")
+    print(f"  SketchRecommender + HistoryRanker        {results['model_with_ranker']:.3f}")
     print(f"\nRecall@10 of products new to the customer ({int(has_new.sum()):,} customers):")
     print(f"  most popular products they never had     {results['new_products_popularity']:.3f}")
     print(f"  SketchRecommender, history_mode=exclude  {results['new_products_model']:.3f}")
