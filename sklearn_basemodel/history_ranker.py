@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import HasMethods, IntegerInterval, _fit_context
+from ._compat import HasMethods, IntegerInterval, _fit_context, num_samples
 from ._hashing import seed_from_random_state
 from .metrics import check_k, ndcg_at_k, recall_at_k, top_k
 from .rows import rows_matrix
@@ -225,7 +225,7 @@ class HistoryRanker(BaseEstimator):
         labels = list(histories)
         transform, model = _split_model(self.recommender)
         features = X if transform is None else transform.transform(X)
-        n_rows, items = features.shape[0], pd.Index(model.entities_)
+        n_rows, items = num_samples(features), pd.Index(model.entities_)
         matrices = [rows_matrix(histories[label], items, name=f"history {label!r}")
                     for label in labels]  # fmt: skip
         for label, H in zip(labels, matrices):
