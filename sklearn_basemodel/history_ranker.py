@@ -96,15 +96,17 @@ def _item_statistics(items, item_rows):
 
 
 class _Candidates:
-    """Per row, the network's top ``n`` and every history item, as feature rows.
+    """Per row of a block of rows ``start:stop``, the network's top ``n`` and every history
+    item, as feature rows.
 
-    ``row`` and ``item`` give each candidate's row and item column, ``features`` its
-    description, ``label`` whether it is among the row's true items (when ``y`` is given).
+    ``row`` (counted over all rows, from ``start``) and ``item`` give each candidate's row and
+    item column, ``features`` its description, ``label`` whether it is among the row's true
+    items (when ``y`` is given).
     """
 
-    def __init__(self, scores, histories, n, item_stats, y_matrix=None):
+    def __init__(self, start, scores, histories, n, item_stats, y_matrix=None):
         n_rows, n_items = scores.shape
-        self.n_items = n_items
+        self.start, self.stop, self.n_items = start, start + n_rows, n_items
         dense = [H.toarray() for H in histories]
         held = np.zeros((n_rows, n_items), dtype=bool)
         for D in dense:
@@ -115,8 +117,8 @@ class _Candidates:
         order = np.argsort(-scores, axis=1, kind="stable")
         rank = np.empty_like(order)
         np.put_along_axis(rank, order, np.arange(n_items)[None, :], axis=1)
-        self.row, self.item = np.nonzero(member)
-        r, i = self.row, self.item
+        r, i = np.nonzero(member)
+        self.row, self.item = r + start, i
         s = scores[r, i]
         columns = [s, s - scores.max(axis=1)[r], np.log1p(rank[r, i])]
         distinct = np.log1p(held.sum(axis=1))
@@ -239,11 +241,9 @@ class HistoryRanker(BaseEstimator):
             rows = slice(start, min(start + step, n_rows))
             # the recommender's log-probabilities without history
             scores = model.predict_scores(features[rows])
-            part = _Candidates(scores, [H[rows] for H in matrices], n, self.item_statistics_,
-                               None if truth is None else truth[rows].toarray() > 0)  # fmt: skip
-            part.start, part.stop = rows.start, rows.stop
-            part.row += start
-            parts.append(part)
+            parts.append(_Candidates(start, scores, [H[rows] for H in matrices], n,
+                                     self.item_statistics_,
+                                     None if truth is None else truth[rows].toarray() > 0))
         return parts
 
     @staticmethod
