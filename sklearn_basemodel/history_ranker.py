@@ -257,8 +257,9 @@ class HistoryRanker(BaseEstimator):
 
     @staticmethod
     def _ranked(learner, parts, k, rows=None):
-        """Top-k item columns of every row, or of ``rows`` (ascending) only."""
-        tops = []
+        """Top-k item columns of every row, or of ``rows`` (ascending) only, and the
+        learner's probabilities of them (``-inf`` past a row's candidates)."""
+        tops, values = [], []
         for p in parts:
             block = np.arange(p.start, p.stop)
             if rows is not None:
@@ -270,8 +271,10 @@ class HistoryRanker(BaseEstimator):
             if keep.any():
                 scores[p.row[keep] - p.start, p.item[keep]] = learner.predict_proba(
                     p.features[keep])[:, 1]
-            tops.append(top_k(scores[block - p.start], k)[0])
-        return np.vstack(tops)
+            top, value = top_k(scores[block - p.start], k)
+            tops.append(top)
+            values.append(value)
+        return np.vstack(tops), np.vstack(values)
 
     # ------------------------------------------------------------------ fit / predict
     @_fit_context(prefer_skip_nested_validation=False)
@@ -312,7 +315,7 @@ class HistoryRanker(BaseEstimator):
                 raise ValueError("item_rows must be (histories, next_items) of equal length.")
             self.item_statistics_ = _item_statistics(pd.Index(model.entities_), item_rows)
         seed = seed_from_random_state(self.random_state)
-        k = check_k(self.k)
+        k = min(check_k(self.k), len(model.entities_))  # fewer items than k: rank them all
 
         weights = DEFAULT_BOOST_WEIGHTS if self.boost_weights is None else self.boost_weights
         weight, label, grid = tune_history_boost(self.recommender, X, y, histories, weights, k=k)
@@ -328,15 +331,63 @@ class HistoryRanker(BaseEstimator):
         for train, test in KFold(self.cv, shuffle=True, random_state=seed).split(np.arange(n_rows)):
             fold = clone(learner).fit(*self._stack(parts, train))
             test = np.sort(test)
-            top[test] = self._ranked(fold, parts, k, rows=test)
+            top[test] = self._ranked(fold, parts, k, rows=test)[0]
         keys = np.asarray(model.entities_, dtype=object)
         self.cv_score_ = (recall_at_k(y, keys[top], k=k), ndcg_at_k(y, keys[top], k=k))
         self.learner_ = learner.fit(*self._stack(parts))
         self.kept_ = "ranker" if self.cv_score_ > self.boost_score_ else "boost"
         return self
 
+    def rank(self, X, history, k=None):
+        """Top-k item keys per row with their scores, best first.
+
+        Parameters
+        ----------
+        X : features (or pipeline input) of the rows
+        history : mapping label -> rows, or rows
+            The same histories (labels) as in ``fit``, of these rows.
+        k : int, default=None
+            Overrides ``k``.
+
+        Returns
+        -------
+        items : ndarray of shape (n_rows, k)
+        scores : ndarray of shape (n_rows, k), float32
+            The ranker's probability that the item comes next when the ranker is kept; the
+            recommender's log-probability with the chosen boost otherwise.
+        """
+        check_is_fitted(self, "kept_")
+        k = check_k(self.k if k is None else k)
+        histories = _as_histories(history)
+        if list(histories) != self.histories_:
+            raise ValueError(
+                f"history must have the labels the ranker was fitted with, {self.histories_}; "
+                f"got {list(histories)}."
+            )
+        transform, model = _split_model(self.recommender)
+        keys = np.asarray(model.entities_, dtype=object)
+        k = min(k, len(keys))
+        if self.kept_ == "ranker":
+            top, values = self._ranked(self.learner_, self._candidates(X, histories, k), k)
+            return keys[top], values
+        model.set_params(history_mode="boost", history_weight=self.boost_["history_weight"],
+                         history_blend=self.boost_["history_blend"])  # fmt: skip
+        features = X if transform is None else transform.transform(X)
+        history = list(histories[self.boost_["history"]])
+        n_rows = num_samples(features)
+        if len(history) != n_rows:
+            raise ValueError(f"history has {len(history)} rows but X has {n_rows}; pass one "
+                             "per row.")  # fmt: skip
+        tops, values, step = [], [], max(1, _BLOCK_CELLS // max(len(keys), 1))
+        for start in range(0, n_rows, step):
+            rows = slice(start, min(start + step, n_rows))
+            top, value = top_k(model.predict_scores(features[rows], history=history[rows]), k)
+            tops.append(top)
+            values.append(value)
+        return keys[np.vstack(tops)], np.vstack(values)
+
     def predict(self, X, history, k=None):
-        """Top-k item keys per row, best first.
+        """Top-k item keys per row, best first (:meth:`rank` without the scores).
 
         Parameters
         ----------
@@ -350,19 +401,4 @@ class HistoryRanker(BaseEstimator):
         -------
         ndarray of shape (n_rows, k)
         """
-        check_is_fitted(self, "kept_")
-        k = check_k(self.k if k is None else k)
-        histories = _as_histories(history)
-        if list(histories) != self.histories_:
-            raise ValueError(
-                f"history must have the labels the ranker was fitted with, {self.histories_}; "
-                f"got {list(histories)}."
-            )
-        model = self._model()
-        if self.kept_ == "boost":
-            model.set_params(history_mode="boost",
-                             history_weight=self.boost_["history_weight"],
-                             history_blend=self.boost_["history_blend"])  # fmt: skip
-            return self.recommender.predict(X, history=histories[self.boost_["history"]], k=k)
-        keys = np.asarray(model.entities_, dtype=object)
-        return keys[self._ranked(self.learner_, self._candidates(X, histories, k), k)]
+        return self.rank(X, history, k)[0]

@@ -152,3 +152,39 @@ def test_blocks_of_rows_give_the_same_ranking_as_one_block(recommender, monkeypa
     assert blocks.cv_score_ == whole.cv_score_
     whole.kept_ = blocks.kept_ = "ranker"
     np.testing.assert_array_equal(blocks.predict(X, history), whole.predict(X, history))
+
+
+def test_rank_gives_the_predicted_items_with_their_scores(recommender):
+    X, history, future = _staples_and_one_offs(200, seed=1)
+    X_test, history_test, _ = _staples_and_one_offs(30, seed=2)
+    pairs = _staples_and_one_offs(400, seed=3)[1:]
+    ranker = HistoryRanker(recommender, k=3, random_state=0).fit(X, future, {"all": history},
+                                                                 item_rows=pairs)  # fmt: skip
+    assert ranker.kept_ == "ranker"
+    items, scores = ranker.rank(X_test, {"all": history_test})
+    np.testing.assert_array_equal(items, ranker.predict(X_test, {"all": history_test}))
+    # the ranker's probabilities, best first
+    assert ((scores >= 0) & (scores <= 1)).all() and (np.diff(scores, axis=1) <= 0).all()
+    column = {key: j for j, key in enumerate(recommender.entities_)}
+    probability = {}
+    for part in ranker._candidates(X_test, {"all": history_test}, 3):
+        values = ranker.learner_.predict_proba(part.features)[:, 1]
+        probability.update(zip(zip(part.row, part.item), values))
+    expected = [[probability[(r, column[key])] for key in row] for r, row in enumerate(items)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    # with the boost kept: the recommender's boosted log-probabilities of those items
+    ranker.kept_ = "boost"
+    items, scores = ranker.rank(X_test, {"all": history_test}, k=4)
+    full = recommender.predict_scores(X_test, history=history_test)
+    expected = np.take_along_axis(full, np.vectorize(column.get)(items), axis=1)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    np.testing.assert_array_equal(items, recommender.predict(X_test, history=history_test, k=4))
+
+
+def test_fewer_items_than_k_are_all_ranked(recommender):
+    X, history, future = _staples_and_one_offs(60, seed=1)
+    ranker = HistoryRanker(recommender, k=N_ITEMS + 5, cv=3, random_state=0)
+    ranker.fit(X, future, {"all": history})
+    items, scores = ranker.rank(X[:5], {"all": history[:5]})
+    assert items.shape == scores.shape == (5, N_ITEMS)
+    assert all(len(set(row)) == N_ITEMS for row in items)

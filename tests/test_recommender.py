@@ -413,3 +413,23 @@ def test_sparse_input_is_never_densified_whole(shop, monkeypatch):
     rec.predict_sketch(X)
     rec.set_params(batch_size=32)
     assert calls and max(calls) <= 50
+
+
+def test_validation_rows_are_the_rows_the_network_did_not_train_on(shop):
+    X, future = shop["X"][:300].toarray(), shop["future"][:300]
+    params = dict(max_epochs=2, validation_fraction=0.2, item_prior="none", **NET)
+    rec = SketchRecommender(FrozenEstimator(shop["rec"].target_sketcher_), **params)
+    held = rec.fit(X, future).validation_rows_
+    assert len(held) == 60 and len(np.unique(held)) == 60
+    # rows that would poison training (features of 1e30: a loss near 1e29) at exactly those
+    # positions leave the training loss as it was: the network never saw them
+    poisoned = X.copy()
+    poisoned[held] = 1e30
+    again = clone(rec).fit(poisoned, future)
+    np.testing.assert_array_equal(again.validation_rows_, held)
+    np.testing.assert_allclose(again.history[:, "train_loss"], rec.history[:, "train_loss"],
+                               rtol=1e-5)  # fmt: skip
+    assert (np.asarray(again.history[:, "valid_loss"]) > 1e20).all()
+    # without a hold-out there is none
+    whole = clone(rec).set_params(validation_fraction=None, early_stopping=False).fit(X, future)
+    assert whole.validation_rows_ is None

@@ -142,6 +142,32 @@ def test_fit_saves_a_model_directory_that_names_its_versions(run):
     assert load_project(directory.parent / "basemodel.yml").columns.customer == "client"
 
 
+def test_next_items_are_ranked_by_a_ranker_fitted_on_the_rows_pretraining_held_out(run):
+    from sklearn_basemodel.workflow.training import _MIN_RANKER_ROWS
+
+    model = load_model(run["root"] / "model")
+    models, chosen = model.models, model.metrics["next_items"]
+    held_out = models.recommender.named_steps["model"].validation_rows_
+    assert chosen["rows"] == len(held_out) >= _MIN_RANKER_ROWS
+    assert models.ranker is not None and chosen["kept"] == models.ranker.kept_
+    validation = chosen["validation"]
+    assert (validation["ranker_recall@5"] > validation["boost_recall@5"]) == (
+        chosen["kept"] == "ranker")
+    profiles, _ = model.profiles()
+    rows = profiles.iloc[:40]
+    items, scores = models.recommend(rows)
+    history = {"history": rows[models.history_column].tolist()}
+    np.testing.assert_array_equal(items, models.ranker.predict(rows, history, k=5))
+    assert items.shape == scores.shape == (40, 5) and (np.diff(scores, axis=1) <= 0).all()
+    # a model saved before the ranker existed ranks with the recommender's own blend
+    models.ranker = None
+    old_items, _ = models.recommend(rows)
+    recommender = models.recommender.named_steps["model"]
+    features = models.recommender.named_steps["features"].transform(rows)
+    np.testing.assert_array_equal(old_items, recommender.predict(
+        features, history=history["history"], k=5))
+
+
 def test_scores_are_written_back_per_as_of(run):
     scores = _table(run, "bm_scores")
     assert set(scores.columns) >= {"entity_id", "as_of", "model_version", "churn",

@@ -109,6 +109,11 @@ class SketchRecommender(SketchNetBase):
         The multiple of ``item_prior_`` added when decoding (0.0: none).
     item_prior_scores_ : dict or None
         Recall@k on the held-out rows of each strength tried, or None without held-out rows.
+    validation_rows_ : ndarray of int or None
+        Positions, in the ``X`` of the last ``fit``, of the rows held out from training
+        (``validation_fraction``): rows the network has not learned from, on which a
+        second stage such as :class:`~sklearn_basemodel.history_ranker.HistoryRanker` can
+        be fitted; None without held-out rows (or for a stream, whose rows are not kept).
 
     See Also
     --------
@@ -327,6 +332,8 @@ class SketchRecommender(SketchNetBase):
         train, valid = super().get_split_datasets(X, y, **fit_params)
         # the rows the network does not train on: they choose the item prior's strength
         self._held_out_rows_ = valid.rows if isinstance(valid, SketchDataset) else None
+        self.validation_rows_ = (None if self._held_out_rows_ is None
+                                 else np.sort(np.asarray(self._held_out_rows_, dtype=np.int64)))
         return train, valid
 
     def _prior_batches(self, X, y, seed):

@@ -93,8 +93,9 @@ def fit(project, model_dir=None, *, progress=None, verbose=True):
     Returns
     -------
     dict
-        ``model_dir``, ``model_version``, ``cut_offs``, ``rows`` and ``chosen`` (per task, the
-        model kept on the validation customers and the scores).
+        ``model_dir``, ``model_version``, ``cut_offs``, ``rows``, ``chosen`` (per task, the
+        model kept on the validation customers and the scores) and ``next_items`` (what ranks
+        the next items: ``Models.next_items``).
     """
     project = _project(project)
     model_dir = Path(model_dir) if model_dir is not None else project.path("model")
@@ -103,7 +104,8 @@ def fit(project, model_dir=None, *, progress=None, verbose=True):
     models = _fit_stage(project, data, log, _progress_bar(verbose, progress))
     metrics = {"data_end": data["end"], "cut_offs": data["cut_offs"], "dbt_nodes": data["nodes"],
                "training_rows": len(data["rows"]), "baskets": len(data["baskets"]),
-               "chosen": models.chosen, "timings": log.timings}  # fmt: skip
+               "chosen": models.chosen, "next_items": models.next_items,
+               "timings": log.timings}  # fmt: skip
     with log.stage("Save the model directory") as notes:
         version = save_model(model_dir, project, models, metrics)
         notes.append(f"{model_dir} (version {version})")
@@ -131,8 +133,9 @@ def _recommendation_scores(models, baskets, test, project):
         "own_history_then_popularity": PersonalFrequencyRecommender()
         .fit(baskets[f"{main}_items"]).predict(history, k=k),
     }  # fmt: skip
+    kept = (getattr(models, "next_items", None) or {}).get("kept", "fixed_blend")  # old models
     return {name: {f"recall@{k}": recall_at_k(truth, top, k=k), f"ndcg@{k}": ndcg_at_k(truth, top, k=k)}
-            for name, top in tops.items()} | {"rows": len(rows)}  # fmt: skip
+            for name, top in tops.items()} | {"rows": len(rows), "kept": kept}  # fmt: skip
 
 
 def _task_scores(models, train, test, project):
@@ -180,6 +183,15 @@ def _span(cut_offs):
     return f"{len(cut_offs)} cut-offs from {cut_offs[0]} to {cut_offs[-1]}"
 
 
+# How the model's next items are ranked, by what the workflow's HistoryRanker kept.
+_KEPT_RANKING = {
+    "ranker": "the learned history ranker (network scores and the customer's own history)",
+    "boost": "the network with the history boost chosen on held-out rows",
+    "fixed_blend": "the network with its fixed history blend (too few held-out rows to learn "
+                   "a ranker)",
+}
+
+
 def _report_text(results):
     period = (f"Trained on {_span(results['train_cut_offs'])}; tested on "
               f"{_span(results['test_cut_offs'])} (labels over the next "
@@ -192,7 +204,8 @@ def _report_text(results):
                   "|---|" + "---|" * len(metrics)]  # fmt: skip
         lines += [f"| {name} | " + " | ".join(f"{v[m]:.4f}" for m in metrics) + " |"
                   for name, v in scores.items() if isinstance(v, dict)]  # fmt: skip
-        lines += ["", f"{scores['rows']:,} test customers with items in the horizon.", ""]
+        lines += ["", f"{scores['rows']:,} test customers with items in the horizon; the model "
+                  f"ranks with: {_KEPT_RANKING.get(scores.get('kept'), scores.get('kept'))}.", ""]
     tasks = results.get("tasks", {})
     if tasks:
         lines += ["## Tasks", "", "| task | metric | model (kept) | RFM + gradient boosting | rows |",

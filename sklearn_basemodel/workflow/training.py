@@ -8,9 +8,13 @@ targets, and fits, in order:
    columns the package computed;
 3. the pretrainer: a ``SketchRecommender`` of the next horizon's items (the ``next_items``
    column, else the first item column): self-supervised, every customer is an example;
-4. the universal profile: one fixed vector per customer from the pretrained trunk
+4. the next-items ranker: a :class:`~sklearn_basemodel.history_ranker.HistoryRanker` fitted on
+   the pretraining rows the network was validated on (not trained on), which learns how much
+   the customer's own decayed history counts beside the network's scores, or keeps the tuned
+   history boost where it does not validate better;
+5. the universal profile: one fixed vector per customer from the pretrained trunk
    (:class:`~sklearn_basemodel.universal_profile.UniversalProfile`), for any downstream use;
-5. one model per configured task (churn, propensity, spend), the best on held-out customers
+6. one model per configured task (churn, propensity, spend), the best on held-out customers
    of: a network fine-tuned from the pretrained trunk, a small network on the RFM columns,
    gradient boosting on them, and their blend (:mod:`sklearn_basemodel.blending`), so a
    task's model is never below that baseline on the validation customers.
@@ -110,6 +114,13 @@ class Models:
         The history column the recommender blends in (``<item>_history``).
     universal : UniversalProfile or None
         The fitted universal profile (None in a model saved before it existed).
+    ranker : HistoryRanker or None
+        Ranks the next items from the recommender's scores and the history column (or
+        applies the boost it chose); None without enough held-out pretraining rows, or in a
+        model saved before it existed: the recommender's fixed history blend is used.
+    next_items : dict
+        What the ranker kept (``"ranker"``, ``"boost"`` or ``"fixed_blend"``), on how many
+        held-out rows, and the validation scores of ranker and boost.
     """
 
     embedders: dict
@@ -120,6 +131,8 @@ class Models:
     history_column: str = ""
     k: int = 10
     universal: object = None
+    ranker: object = None
+    next_items: dict = field(default_factory=dict)
 
     def universal_profiles(self, rows):
         """The universal profile of each row, one column per feature (``embedding0`` .., then
@@ -133,9 +146,12 @@ class Models:
     def recommend(self, rows, k=None):
         """Top-k items and their scores per row: (items, scores) arrays of shape (n, k)."""
         k = self.k if k is None else k
+        history = rows[self.history_column].tolist()
+        if self.ranker is not None:
+            return self.ranker.rank(rows, {_RANKER_HISTORY: history}, k)
         model = self.recommender.named_steps["model"]
         features = self.recommender.named_steps["features"].transform(rows)
-        scores = model.predict_scores(features, history=rows[self.history_column].tolist())
+        scores = model.predict_scores(features, history=history)
         top, values = top_k(scores, min(k, scores.shape[1]))
         return model.entities_[top], values
 
@@ -230,7 +246,52 @@ def _pretrain(project, baskets, rows, embedders, progress_bar, log):
     pipeline = Pipeline([("features", profile), ("model", recommender)])
     pipeline.fit(examples, examples[target].tolist())
     log(f"pretrained on {len(examples):,} rows, {len(recommender.history_)} epochs")
-    return pipeline
+    return pipeline, examples
+
+
+# The history's label in the ranker's features and report.
+_RANKER_HISTORY = "history"
+# Fewest held-out pretraining rows (customers at a cut-off) to learn the ranker on: fewer
+# leave the fixed history blend of the recommender.
+_MIN_RANKER_ROWS = 50
+
+
+def _fit_ranker(project, recommender, examples, log):
+    """The next-items ranker (:class:`~sklearn_basemodel.history_ranker.HistoryRanker`),
+    fitted on the pretraining rows the network held out for early stopping, or None when
+    they are too few. The other pretraining rows give the items' popularity and repeat rate.
+
+    Returns the fitted ranker (or None) and its report record.
+    """
+    from ..history_ranker import HistoryRanker
+
+    model = recommender.named_steps["model"]
+    held_out = getattr(model, "validation_rows_", None)
+    if held_out is None or len(held_out) < _MIN_RANKER_ROWS:
+        n = 0 if held_out is None else len(held_out)
+        log(f"next items: {n} held-out pretraining rows (< {_MIN_RANKER_ROWS}); the "
+            f"recommender's fixed history blend is used")  # fmt: skip
+        return None, {"kept": "fixed_blend", "rows": n}
+    main = _pretraining_column(project)
+    history, target = f"{main}_history", f"future_{main}_items"
+    trained = np.setdiff1d(np.arange(len(examples)), held_out)
+    rows, others = examples.iloc[held_out], examples.iloc[trained]
+    ranker = HistoryRanker(recommender, k=project.tasks.k,
+                           random_state=project.model.random_state)  # fmt: skip
+    ranker.fit(rows, rows[target].tolist(), {_RANKER_HISTORY: rows[history].tolist()},
+               item_rows=(others[history].tolist(), others[target].tolist()))  # fmt: skip
+    k = project.tasks.k
+    chosen = {"kept": ranker.kept_, "rows": len(rows),
+              "validation": {f"ranker_recall@{k}": ranker.cv_score_[0],
+                             f"ranker_ndcg@{k}": ranker.cv_score_[1],
+                             f"boost_recall@{k}": ranker.boost_score_[0],
+                             f"boost_ndcg@{k}": ranker.boost_score_[1]},
+              "boost": dict(ranker.boost_)}  # fmt: skip
+    log(f"next items: ranker (out of fold) Recall@{k} {ranker.cv_score_[0]:.4f}, history "
+        f"boost {ranker.boost_score_[0]:.4f} ({ranker.boost_['history_blend']} "
+        f"{ranker.boost_['history_weight']:g}) on {len(rows):,} held-out rows; kept "
+        f"{ranker.kept_}")  # fmt: skip
+    return ranker, chosen
 
 
 def _universal_profile(project, recommender, rows, log):
@@ -382,9 +443,10 @@ def fit_models(project, baskets, rows, *, descriptions=None, progress_bar=False,
     Models
     """
     embedders = _embedders(project, baskets, descriptions or {}, log)
-    recommender = _pretrain(project, baskets, rows, embedders, progress_bar, log)
+    recommender, examples = _pretrain(project, baskets, rows, embedders, progress_bar, log)
     models = Models(embedders, recommender, history_column=f"{_pretraining_column(project)}_history",
                     k=project.tasks.k)  # fmt: skip
+    models.ranker, models.next_items = _fit_ranker(project, recommender, examples, log)
     models.universal = _universal_profile(project, recommender, rows, log)
     for name, (kind, column) in task_targets(project).items():
         if kind == "items":
