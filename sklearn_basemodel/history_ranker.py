@@ -387,15 +387,8 @@ class HistoryRanker(BaseEstimator):
         return keys[np.vstack(tops)], np.vstack(values)
 
     def predict(self, X, history, k=None):
-        """Top-k item keys per row, best first (:meth:`rank` without the scores).
-
-        Parameters
-        ----------
-        X : features (or pipeline input) of the rows
-        history : mapping label -> rows, or rows
-            The same histories (labels) as in ``fit``, of these rows.
-        k : int, default=None
-            Overrides ``k``.
+        """Top-k item keys per row, best first: :meth:`rank` without the scores (the same
+        parameters).
 
         Returns
         -------
