@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._compat import HasMethods, IntegerInterval, _fit_context, num_samples
 from ._hashing import seed_from_random_state
 from .metrics import check_k, ndcg_at_k, recall_at_k, top_k
+from .recipes import BLOCK_CELLS, split_recommender
 from .rows import rows_matrix
 
 __all__ = ["HistoryRanker"]
@@ -41,8 +42,6 @@ DEFAULT_BOOST_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 0.85, 0.95)
 # histories only gets a repeat rate near the mean, not 0 or 1.
 _REPEAT_PRIOR_ROWS = 10.0
 
-# Rows scored at once: at most this many (row, item) cells of dense scores and histories.
-_BLOCK_CELLS = 1 << 22
 
 
 def default_learner(random_state=None):
@@ -69,14 +68,6 @@ def _as_histories(history):
             raise ValueError("history must hold at least one history (label -> rows).")
         return dict(history)
     return {"history": history}
-
-
-def _split_model(recommender):
-    """(transform of X or None, the final SketchRecommender)."""
-    steps = getattr(recommender, "steps", None)
-    if steps:
-        return recommender[:-1], steps[-1][1]
-    return None, recommender
 
 
 def _item_statistics(items, item_rows):
@@ -220,12 +211,12 @@ class HistoryRanker(BaseEstimator):
 
     # ------------------------------------------------------------------ building blocks
     def _model(self):
-        return _split_model(self.recommender)[1]
+        return split_recommender(self.recommender)[1]
 
     def _candidates(self, X, histories, k, y=None):
         """The candidates of every row, a block of rows at a time (bounded memory)."""
         labels = list(histories)
-        transform, model = _split_model(self.recommender)
+        transform, model = split_recommender(self.recommender)
         features = X if transform is None else transform.transform(X)
         n_rows, items = num_samples(features), pd.Index(model.entities_)
         matrices = [rows_matrix(histories[label], items, name=f"history {label!r}")
@@ -236,7 +227,7 @@ class HistoryRanker(BaseEstimator):
                                  "pass one per row.")  # fmt: skip
         truth = None if y is None else rows_matrix(y, items, name="y")
         n = max(self.n_candidates, k)  # the model's own top k are always candidates
-        parts, step = [], max(1, _BLOCK_CELLS // max(len(items), 1))
+        parts, step = [], max(1, BLOCK_CELLS // max(len(items), 1))
         for start in range(0, n_rows, step):
             rows = slice(start, min(start + step, n_rows))
             # the recommender's log-probabilities without history
@@ -364,7 +355,7 @@ class HistoryRanker(BaseEstimator):
                 f"history must have the labels the ranker was fitted with, {self.histories_}; "
                 f"got {list(histories)}."
             )
-        transform, model = _split_model(self.recommender)
+        transform, model = split_recommender(self.recommender)
         keys = np.asarray(model.entities_, dtype=object)
         k = min(k, len(keys))
         if self.kept_ == "ranker":
@@ -378,7 +369,7 @@ class HistoryRanker(BaseEstimator):
         if len(history) != n_rows:
             raise ValueError(f"history has {len(history)} rows but X has {n_rows}; pass one "
                              "per row.")  # fmt: skip
-        tops, values, step = [], [], max(1, _BLOCK_CELLS // max(len(keys), 1))
+        tops, values, step = [], [], max(1, BLOCK_CELLS // max(len(keys), 1))
         for start in range(0, n_rows, step):
             rows = slice(start, min(start + step, n_rows))
             top, value = top_k(model.predict_scores(features[rows], history=history[rows]), k)

@@ -75,6 +75,7 @@ __all__ = [
     "sequence_examples",
     "signed_log1p",
     "sketch_dim_for",
+    "split_recommender",
     "tune_history_boost",
 ]
 
@@ -653,22 +654,67 @@ def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=Non
     >>> (weight, label, rec.history_blend in ("linear", "log"), len(grid))
     (0.5, 'counts', True, 4)
     """
-    score = score or _recall_ndcg(k)
-    params = recommender[-1] if hasattr(recommender, "steps") else recommender
+    from sklearn.utils import _safe_indexing
+
+    from ._compat import num_samples
+    from .metrics import check_k, top_k
+
+    transform, model = split_recommender(recommender)
     if not len(blends):
         raise ValueError("blends must hold at least one of 'linear', 'log'.")
+    features = X if transform is None else transform.transform(X)
+    n_rows, keys = num_samples(features), np.asarray(model.entities_)
+    k = min(check_k(k), len(keys))
+    score = score or _recall_ndcg(k)
+    histories = {label: list(rows) for label, rows in histories.items()}
+    for label, rows in histories.items():
+        if len(rows) != n_rows:
+            raise ValueError(f"history {label!r} has {len(rows)} rows but X has {n_rows}; "
+                             "pass one per row.")  # fmt: skip
+    settings = [(label, blend, weight) for label in histories for blend in blends
+                for weight in weights]  # fmt: skip
+    tops = {setting: [] for setting in settings}
+    # the network runs once per block of rows; every setting re-blends its scores
+    step = max(1, BLOCK_CELLS // max(len(keys), 1))
+    for start in range(0, n_rows, step):
+        rows = np.arange(start, min(start + step, n_rows))
+        scores = model.predict_scores(_safe_indexing(features, rows))
+        for label, blend, weight in settings:
+            model.set_params(history_mode="boost", history_weight=weight, history_blend=blend)
+            blended = model.apply_history(scores, histories[label][start : rows[-1] + 1])
+            tops[label, blend, weight].append(top_k(blended, k)[0])
     best, grid = None, []
-    for label, history in histories.items():
-        for blend in blends:
-            for weight in weights:
-                params.set_params(history_mode="boost", history_weight=weight,
-                                  history_blend=blend)  # fmt: skip
-                value = score(y, recommender.predict(X, history=history, k=k))
-                grid.append((label, blend, weight, *np.atleast_1d(value).tolist()))
-                if best is None or value > best[0]:
-                    best = (value, weight, label, blend)
-    params.set_params(history_weight=best[1], history_blend=best[3])
+    for label, blend, weight in settings:
+        value = score(y, keys[np.vstack(tops[label, blend, weight])])
+        grid.append((label, blend, weight, *np.atleast_1d(value).tolist()))
+        if best is None or value > best[0]:
+            best = (value, weight, label, blend)
+    model.set_params(history_mode="boost", history_weight=best[1], history_blend=best[3])
     return best[1], best[2], grid
+
+
+# Rows scored at once by the history's tuning and ranking: at most this many (row, item)
+# cells of dense scores.
+BLOCK_CELLS = 1 << 22
+
+
+def split_recommender(recommender):
+    """(the transform before the final step, or None; the final ``SketchRecommender``) of a
+    recommender or a pipeline ending in one.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_basemodel import SketchRecommender
+    >>> transform, model = split_recommender(make_pipeline(StandardScaler(), SketchRecommender()))
+    >>> type(transform[0]).__name__, type(model).__name__
+    ('StandardScaler', 'SketchRecommender')
+    """
+    steps = getattr(recommender, "steps", None)
+    if steps:
+        return recommender[:-1], steps[-1][1]
+    return None, recommender
 
 
 # --------------------------------------------------------------------------- fine-tuning

@@ -147,7 +147,7 @@ def test_blocks_of_rows_give_the_same_ranking_as_one_block(recommender, monkeypa
 
     X, history, future = _staples_and_one_offs(60, seed=1)
     whole = HistoryRanker(recommender, k=3, cv=3, random_state=0).fit(X, future, history)
-    monkeypatch.setattr(history_ranker, "_BLOCK_CELLS", 7 * N_ITEMS)  # blocks of 7 rows
+    monkeypatch.setattr(history_ranker, "BLOCK_CELLS", 7 * N_ITEMS)  # blocks of 7 rows
     blocks = HistoryRanker(recommender, k=3, cv=3, random_state=0).fit(X, future, history)
     assert blocks.cv_score_ == whole.cv_score_
     whole.kept_ = blocks.kept_ = "ranker"

@@ -315,6 +315,63 @@ def test_fine_tune_and_history_boost_tuning_on_repeat_buyers():
     assert recall_at_k(futures[60:], top, k=10) > 0.3
 
 
+def test_tune_history_boost_scores_every_setting_as_predict_would_in_one_network_pass(
+        monkeypatch):  # fmt: skip
+    from sklearn_basemodel import RandomVectorEmbedder, SketchRecommender
+    from sklearn_basemodel import recipes
+    from sklearn_basemodel.metrics import ndcg_at_k
+
+    rng = np.random.default_rng(5)
+    items = [f"i{j}" for j in range(30)]
+    own = [list(rng.choice(items, 5, replace=False)) for _ in range(120)]
+    nxt = [row[:2] + [items[int(rng.integers(30))]] for row in own]
+    weighted = [{key: float(w) for key, w in zip(row, rng.random(5) + 0.1)} for row in own]
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    target = EMDESketcher(RandomVectorEmbedder(8, random_state=0), n_sketches=3, sketch_dim=8,
+                          random_state=0).fit([items])  # fmt: skip
+    rec = pretrainer(target, k=5, hidden_units=16, max_epochs=2, random_state=0).fit(X, nxt)
+    histories, weights = {"plain": own, "weighted": weighted}, (0.0, 0.3, 0.9)
+    expected = []  # one predict per setting, as a user would compare them
+    for label, rows in histories.items():
+        for blend in ("linear", "log"):
+            for weight in weights:
+                rec.set_params(history_mode="boost", history_weight=weight, history_blend=blend)
+                top = rec.predict(X, history=rows, k=5)
+                expected.append((label, blend, weight, recall_at_k(nxt, top, k=5),
+                                 ndcg_at_k(nxt, top, k=5)))  # fmt: skip
+    calls = []
+    network = SketchRecommender._iter_network_output
+    monkeypatch.setattr(SketchRecommender, "_iter_network_output",
+                        lambda self, X: calls.append(X.shape[0]) or network(self, X))  # fmt: skip
+    monkeypatch.setattr(recipes, "BLOCK_CELLS", 50 * len(items))  # blocks of 50 rows
+    weight, label, grid = tune_history_boost(rec, X, nxt, histories, weights, k=5)
+    assert calls == [50, 50, 20]  # the network runs once per block, not once per setting
+    assert [g[:3] for g in grid] == [e[:3] for e in expected]
+    np.testing.assert_allclose([g[3:] for g in grid], [e[3:] for e in expected], atol=1e-12)
+    best = max(expected, key=lambda e: e[3:])
+    assert (label, rec.history_blend, weight) == best[:3] and rec.history_weight == weight
+
+
+def test_apply_history_equals_predicting_with_the_history():
+    from sklearn_basemodel import RandomVectorEmbedder, SketchRecommender
+
+    rng = np.random.default_rng(6)
+    items = [f"i{j}" for j in range(20)]
+    own = [list(rng.choice(items, 4, replace=False)) for _ in range(40)]
+    X = rng.normal(size=(40, 5)).astype(np.float32)
+    target = EMDESketcher(RandomVectorEmbedder(8, random_state=0), n_sketches=2, sketch_dim=8,
+                          random_state=0).fit([items])  # fmt: skip
+    rec = SketchRecommender(target, hidden_units=8, max_epochs=1, random_state=0).fit(X, own)
+    plain = rec.predict_scores(X)
+    for mode, blend in [("boost", "linear"), ("boost", "log"), ("exclude", "linear")]:
+        rec.set_params(history_mode=mode, history_blend=blend, history_weight=0.4)
+        np.testing.assert_allclose(rec.apply_history(plain, own),
+                                   rec.predict_scores(X, history=own), rtol=1e-5, atol=1e-5)
+    assert np.isneginf(rec.apply_history(plain, own)[0, rec.entities_.tolist().index(own[0][0])])
+    with pytest.raises(ValueError, match="one column per entity"):
+        rec.apply_history(plain[:, :3], own)
+
+
 # --------------------------------------------------------------------------- fine-tuning
 def _shifted_recommender(early_stopping, max_epochs=3, lr=1e-3):
     """A recommender pretrained on rows whose next items follow one rule, and rows where the

@@ -270,7 +270,7 @@ class SketchRecommender(SketchNetBase):
 
     def _decode(self, log_probs: np.ndarray, history, prior: bool = True) -> np.ndarray:
         """Per-row log-probabilities over the entities, with the item prior (unless ``prior``
-        is False) and the history applied."""
+        is False) and the history (a matrix from :meth:`_blend_matrix`, or None) applied."""
         scores = self.target_sketcher_.score_entities(
             log_probs, popularity_correction=self.popularity_correction
         )
@@ -278,30 +278,63 @@ class SketchRecommender(SketchNetBase):
         strength = getattr(self, "item_prior_strength_", 0.0)  # absent: saved before it existed
         if prior and strength:
             scores += strength * self.item_prior_
-        scores = log_softmax(scores, axis=1)
+        return self._blend(log_softmax(scores, axis=1), history)
+
+    def _blend_matrix(self, history, n_rows: int):
+        """The history rows as the blend reads them (normalised unless the log blend boosts);
+        None when there is no history or it is ignored."""
         if history is None or self.history_mode == "ignore":
+            return None
+        normalize = self.history_mode != "boost" or self.history_blend == "linear"
+        return self._history_matrix(history, n_rows, normalize=normalize)
+
+    def _blend(self, scores: np.ndarray, H) -> np.ndarray:
+        """Log-probabilities ``scores`` (float64) with the history matrix ``H`` applied as
+        ``history_mode`` and ``history_blend`` say: the one place of the blend's formula."""
+        if H is None:
             return scores.astype(np.float32)
         if self.history_mode == "exclude":
-            rows, cols = history.nonzero()
+            rows, cols = H.nonzero()
             scores[rows, cols] = -np.inf
             return scores.astype(np.float32)
         if self.history_blend == "log":
-            boost = np.log1p(history.toarray())
+            boost = np.log1p(H.toarray())
             blended = (1.0 - self.history_weight) * scores + self.history_weight * boost
             return log_softmax(blended, axis=1).astype(np.float32)
-        blended = (1.0 - self.history_weight) * np.exp(scores) + self.history_weight * (
-            history.toarray()
-        )
+        blended = (1.0 - self.history_weight) * np.exp(scores) + self.history_weight * H.toarray()
         with np.errstate(divide="ignore"):
             return np.log(blended).astype(np.float32)
+
+    def apply_history(self, scores, history) -> np.ndarray:
+        """Apply a history to scores predicted without one, as ``predict_scores`` would.
+
+        ``predict_scores(X, history)`` equals ``apply_history(predict_scores(X), history)`` up
+        to float32 rounding, so several history settings (``history_mode``,
+        ``history_weight``, ``history_blend``) can be compared on one pass of the network
+        (:func:`~sklearn_basemodel.recipes.tune_history_boost` does).
+
+        Parameters
+        ----------
+        scores : ndarray of shape (n_rows, n_entities)
+            ``predict_scores(X)`` (no history) of the rows.
+        history : rows of keys or mappings key -> weight
+            One per row of ``scores``.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_entities), float32
+        """
+        self.check_is_fitted()
+        scores = np.array(scores, dtype=np.float64)  # a copy: "exclude" writes into it
+        if scores.ndim != 2 or scores.shape[1] != len(self.entities_):
+            raise ValueError(f"scores must have one column per entity ({len(self.entities_)}); "
+                             f"got shape {scores.shape}.")  # fmt: skip
+        return self._blend(scores, self._blend_matrix(history, len(scores)))
 
     def _iter_decoded(self, X, history, prior: bool = True):
         """Decoded scores, a chunk of rows at a time (never all logits or scores at once)."""
         self.check_is_fitted()
-        H = None
-        if history is not None and self.history_mode != "ignore":
-            normalize = self.history_mode != "boost" or self.history_blend == "linear"
-            H = self._history_matrix(history, num_samples(X), normalize=normalize)
+        H = self._blend_matrix(history, num_samples(X))
         chunk = max(1, _MAX_SCORES // max(len(self.entities_), 1))
         start = 0
         for logits in self._iter_network_output(X):
