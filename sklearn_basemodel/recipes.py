@@ -610,6 +610,9 @@ def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=Non
                        blends=("linear", "log")):  # fmt: skip
     """Choose the history boost's weight, blend and history on validation rows.
 
+    The network runs once over the rows (a block at a time); every setting re-blends its
+    scores (``SketchRecommender.apply_history``), as ``predict`` with that setting would.
+
     Parameters
     ----------
     recommender : SketchRecommender or Pipeline ending in one
@@ -664,6 +667,8 @@ def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=Non
         raise ValueError("blends must hold at least one of 'linear', 'log'.")
     features = X if transform is None else transform.transform(X)
     n_rows, keys = num_samples(features), np.asarray(model.entities_)
+    if n_rows == 0:
+        raise ValueError("X has no rows to choose the history boost on.")
     k = min(check_k(k), len(keys))
     score = score or _recall_ndcg(k)
     histories = {label: list(rows) for label, rows in histories.items()}
@@ -677,11 +682,11 @@ def tune_history_boost(recommender, X, y, histories, weights, *, k=10, score=Non
     # the network runs once per block of rows; every setting re-blends its scores
     step = max(1, BLOCK_CELLS // max(len(keys), 1))
     for start in range(0, n_rows, step):
-        rows = np.arange(start, min(start + step, n_rows))
-        scores = model.predict_scores(_safe_indexing(features, rows))
+        stop = min(start + step, n_rows)
+        scores = model.predict_scores(_safe_indexing(features, np.arange(start, stop)))
         for label, blend, weight in settings:
             model.set_params(history_mode="boost", history_weight=weight, history_blend=blend)
-            blended = model.apply_history(scores, histories[label][start : rows[-1] + 1])
+            blended = model.apply_history(scores, histories[label][start:stop])
             tops[label, blend, weight].append(top_k(blended, k)[0])
     best, grid = None, []
     for label, blend, weight in settings:
